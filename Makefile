@@ -1,0 +1,38 @@
+# Kliniki: `make run` serves the portal, `make test` runs the whole suite (README.md).
+VENV := .venv
+PYTEST_ARGS ?=
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: run test test-fast install chromium bench db-stop clean
+
+$(STAMP): setup.cfg pyproject.toml
+	@bash .ci/ensure-venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	@rm -f $(VENV)/.installed-*; touch $@
+
+install: $(STAMP)
+
+# Embedded PostgreSQL unless DATABASE_URL is set; migrates, seeds demo data when empty, serves on :8000.
+run: install
+	$(PY) -m portal.serve
+
+chromium:
+	@bash .ci/ensure-chromium
+
+test: install chromium
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: install
+	$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
+
+bench: install
+	$(PY) bench/booking.py
+	$(PY) bench/search.py
+
+db-stop: install
+	$(PY) -c "from portal.embedded import stop_server; stop_server('instance')"
+
+clean:
+	rm -rf $(VENV) build *.egg-info

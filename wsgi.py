@@ -1,0 +1,4 @@
+"""WSGI entry point: gunicorn and `flask --app wsgi` load `app` from here."""
+from portal import create_app
+
+app = create_app()
