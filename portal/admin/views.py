@@ -1,0 +1,74 @@
+"""Staff list, add, activate/deactivate and password reset (admin only)."""
+from flask import flash, request, url_for
+from flask_login import current_user, login_user
+from sqlalchemy import select
+
+from ..auth.access import roles
+from ..auth.services import StaffError, create_staff, reset_password, set_active
+from ..db import fetch_page, page_size
+from ..extensions import db
+from ..models.staff import ROLES, StaffUser
+from ..web import redirect_to, render
+from . import bp
+
+STAFF_PAGE = 50
+
+
+def _staff_page(after: str | None, limit: int):
+    """One page of staff ordered by username (keyset: usernames after `after`)."""
+    stmt = select(StaffUser).order_by(StaffUser.username)
+    if after:
+        stmt = stmt.where(StaffUser.username > after[:64])
+    return fetch_page(db.session, stmt, limit, cursor_of=lambda user: user.username)
+
+
+def _page(status: int = 200, block: str | None = None, errors=None, form=None, alert=None):
+    page = _staff_page(request.args.get("after"), page_size(request.args.get("limit"), STAFF_PAGE))
+    return render("admin/staff.html", block=block, status=status, page=page, roles=ROLES,
+                  errors=errors or {}, form=form or {}, alert=alert)
+
+
+@bp.route("/staff")
+@roles("admin")
+def staff_list():
+    return _page()
+
+
+@bp.route("/staff", methods=["POST"])
+@roles("admin")
+def staff_add():
+    form = {k: request.form.get(k, "") for k in ("username", "full_name", "role", "password")}
+    try:
+        user = create_staff(form["username"], form["full_name"], form["role"], form["password"])
+    except StaffError as error:
+        form.pop("password")
+        return _page(422, "staff_form", errors=error.errors, form=form)
+    flash(f"Added {user.full_name} ({user.role}).")
+    return redirect_to(url_for("admin.staff_list"))
+
+
+@bp.route("/staff/<int:user_id>/active", methods=["POST"])
+@roles("admin")
+def staff_set_active(user_id: int):
+    choice = request.form.get("active")
+    if choice not in {"0", "1"}:
+        return _page(422, alert="Choose to activate or to deactivate.")
+    try:
+        user = set_active(user_id, choice == "1", current_user.id)
+    except StaffError as error:
+        return _page(422, alert=error.errors.get("form", "Not changed."))
+    flash(f"{user.full_name} is now {'active' if user.is_active else 'deactivated'}.")
+    return redirect_to(url_for("admin.staff_list"))
+
+
+@bp.route("/staff/<int:user_id>/password", methods=["POST"])
+@roles("admin")
+def staff_reset_password(user_id: int):
+    try:
+        user = reset_password(user_id, request.form.get("password", ""))
+    except StaffError as error:
+        return _page(422, alert=next(iter(error.errors.values())))
+    if user.id == current_user.id:
+        login_user(user)  # the admin's own session goes on; every other one has ended
+    flash(f"Password reset for {user.full_name}; their other sessions have ended.")
+    return redirect_to(url_for("admin.staff_list"))

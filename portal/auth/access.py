@@ -1,0 +1,80 @@
+"""Who may use which view: every endpoint declares it, and one hook enforces it."""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+from flask import abort, current_app, request, session
+from flask_login import current_user, logout_user
+
+from ..models.staff import ROLES
+
+PUBLIC = frozenset({"*public*"})
+ANY_STAFF = frozenset(ROLES)
+
+
+def roles(*allowed: str) -> Callable:
+    """Declare which roles may use a view."""
+    unknown = set(allowed) - set(ROLES)
+    if unknown or not allowed:
+        raise ValueError(f"unknown roles: {sorted(unknown)}")
+
+    def declare(view: Callable) -> Callable:
+        view.allowed_roles = frozenset(allowed)
+        return view
+
+    return declare
+
+
+def public(view: Callable) -> Callable:
+    """Declare a view open to anyone, signed in or not."""
+    view.allowed_roles = PUBLIC
+    return view
+
+
+def any_staff(view: Callable) -> Callable:
+    """Declare a view open to every signed-in member of staff."""
+    view.allowed_roles = ANY_STAFF
+    return view
+
+
+def allowed_roles(endpoint: str) -> frozenset | None:
+    """The declared roles of an endpoint, or None when it declares nothing."""
+    if endpoint == "static":
+        return PUBLIC
+    view = current_app.view_functions.get(endpoint)
+    return getattr(view, "allowed_roles", None)
+
+
+SIGNED_IN_AT = "signed_in_at"
+
+
+def start_shift_session() -> None:
+    """Mark the session's sign-in time; it ends one shift later, however active it is."""
+    session.permanent = True
+    session[SIGNED_IN_AT] = time.time()
+
+
+def _shift_over() -> bool:
+    lifetime = current_app.permanent_session_lifetime.total_seconds()
+    return time.time() - float(session.get(SIGNED_IN_AT) or 0) > lifetime
+
+
+def enforce_access():
+    """before_request hook: refuse undeclared views, anonymous users and wrong roles."""
+    if request.endpoint is None:  # no route matched: the 404 handler answers
+        return None
+    if "_user_id" in session and _shift_over():
+        logout_user()
+        session.clear()
+    allowed = allowed_roles(request.endpoint)
+    if allowed is None:
+        current_app.logger.error("view %s declares no access; refused", request.endpoint)
+        abort(403)
+    if allowed is PUBLIC:
+        return None
+    if not current_user.is_authenticated:
+        return current_app.login_manager.unauthorized()
+    if current_user.role not in allowed:
+        abort(403)
+    return None

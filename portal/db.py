@@ -1,0 +1,236 @@
+"""The one engine and session setup: pool limits, timeouts, metrics, transactions, paging.
+
+No other module creates an engine, a session factory or a raw connection
+(tests/test_db_layer.py enforces it).
+"""
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Iterator, Sequence
+
+import psycopg.errors
+from flask import Flask
+from sqlalchemy import exc
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import QueuePool
+
+from . import metrics
+from .extensions import db
+
+log = logging.getLogger(__name__)
+
+MAX_PAGE_SIZE = 100
+
+
+class MeteredQueuePool(QueuePool):
+    """QueuePool that counts checkouts that waited or timed out and keeps the pool gauges current."""
+
+    def __init__(self, creator, checkout_timeout_s: float | None = None, **kw):
+        # Flask-SQLAlchemy builds engines with engine_from_config, which turns pool_timeout into
+        # an int (0.5 s would become 0): the precise timeout travels under its own name.
+        super().__init__(creator, **kw)
+        if checkout_timeout_s is not None:
+            self._timeout = float(checkout_timeout_s)
+
+    def recreate(self) -> "MeteredQueuePool":
+        pool = super().recreate()
+        pool._timeout = self._timeout
+        return pool
+
+    def _do_get(self):  # type: ignore[override]
+        # A checkout waits only when no idle connection is left and no overflow may be opened.
+        if (self._max_overflow > -1 and self._overflow >= self._max_overflow
+                and self._pool.qsize() == 0):
+            metrics.POOL_WAITS.inc()
+        try:
+            record = super()._do_get()
+        except exc.TimeoutError:
+            metrics.POOL_TIMEOUTS.inc()
+            raise
+        self.refresh_gauges()
+        return record
+
+    def _do_return_conn(self, record) -> None:  # type: ignore[override]
+        # Gauges are set after the return (the checkin event fires before it).
+        try:
+            super()._do_return_conn(record)
+        finally:
+            self.refresh_gauges()
+
+    def dispose(self) -> None:
+        super().dispose()
+        self.refresh_gauges()
+
+    def refresh_gauges(self) -> None:
+        """Publish this pool's figures (open, checked out, overflow in use)."""
+        checked_out = self.checkedout()
+        metrics.POOL_CHECKED_OUT.set(checked_out)
+        metrics.POOL_OPEN.set(checked_out + self.checkedin())
+        metrics.POOL_OVERFLOW.set(max(self.overflow(), 0))
+
+
+def engine_options(config: dict) -> dict[str, Any]:
+    """Build SQLAlchemy engine options (pool and per-connection timeouts) from config."""
+    server_options = " ".join([
+        f"-c statement_timeout={int(config['DB_STATEMENT_TIMEOUT_MS'])}",
+        f"-c lock_timeout={int(config['DB_LOCK_TIMEOUT_MS'])}",
+        f"-c idle_in_transaction_session_timeout={int(config['DB_IDLE_IN_TX_TIMEOUT_MS'])}",
+        "-c timezone=UTC",
+    ])
+    return {
+        "poolclass": MeteredQueuePool,
+        # Parameters (patient data, password hashes) stay out of error messages and logs.
+        "hide_parameters": True,
+        "pool_size": int(config["DB_POOL_SIZE"]),
+        "max_overflow": int(config["DB_MAX_OVERFLOW"]),
+        "checkout_timeout_s": float(config["DB_POOL_TIMEOUT_S"]),
+        "pool_recycle": int(config["DB_POOL_RECYCLE_S"]),
+        "pool_pre_ping": bool(config["DB_POOL_PRE_PING"]),
+        "connect_args": {
+            "connect_timeout": int(config["DB_CONNECT_TIMEOUT_S"]),
+            "application_name": config["DB_APPLICATION_NAME"],
+            "options": server_options,
+        },
+    }
+
+
+def sqlalchemy_url(url: str) -> str:
+    """Make a libpq-style URL use the psycopg 3 driver."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def init_db(app: Flask) -> None:
+    """Bind the single Flask-SQLAlchemy instance with the configured pool and timeouts."""
+    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
+        raise RuntimeError("DATABASE_URL is not set (make run starts an embedded PostgreSQL)")
+    app.config["SQLALCHEMY_DATABASE_URI"] = sqlalchemy_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(app.config)
+    db.init_app(app)
+
+
+def pool_status() -> dict[str, int]:
+    """Figures of this app's pool, for /metrics and tests."""
+    pool = db.engine.pool
+    if isinstance(pool, MeteredQueuePool):
+        pool.refresh_gauges()
+    return {
+        "size": pool.size(),
+        "checked_out": pool.checkedout(),
+        "checked_in": pool.checkedin(),
+        "overflow": max(pool.overflow(), 0),
+        "max_overflow": getattr(pool, "_max_overflow", -1),
+    }
+
+
+def pool_exhausted() -> bool:
+    """True when a checkout now would have to wait: nothing idle and no overflow left."""
+    status = pool_status()
+    return (status["max_overflow"] >= 0 and status["checked_in"] == 0
+            and status["checked_out"] >= status["size"] + status["max_overflow"])
+
+
+_DEPTH = "kliniki_transaction_depth"
+
+
+@contextmanager
+def transaction() -> Iterator[Session]:
+    """Unit of work: commit when the block succeeds, roll back on any exception.
+
+    Used inside another transaction() block (a service calling a service), it becomes a
+    savepoint: its failure undoes only its own work, and only the outermost block commits.
+    """
+    session = db.session
+    depth = session.info.get(_DEPTH, 0)
+    session.info[_DEPTH] = depth + 1
+    try:
+        if depth:
+            with session.begin_nested():
+                yield session
+            return
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+    finally:
+        session.info[_DEPTH] = depth
+
+
+# ---- errors the user sees as "busy" rather than as a 500 -------------------
+
+BUSY = "busy"      # pool exhausted or statement cancelled: 503, try again
+LOCKED = "locked"  # lock not granted in time, serialization failure: 409
+
+
+def classify_db_error(error: BaseException) -> str | None:
+    """Return BUSY or LOCKED for errors that mean 'try again', else None."""
+    if isinstance(error, exc.TimeoutError):
+        return BUSY
+    orig = getattr(error, "orig", error)
+    if isinstance(orig, (psycopg.errors.LockNotAvailable, psycopg.errors.SerializationFailure,
+                         psycopg.errors.DeadlockDetected)):
+        return LOCKED
+    if isinstance(orig, (psycopg.errors.QueryCanceled, psycopg.errors.IdleInTransactionSessionTimeout,
+                         psycopg.errors.AdminShutdown, psycopg.errors.TooManyConnections,
+                         psycopg.OperationalError, psycopg.InterfaceError)):
+        return BUSY
+    return None
+
+
+# ---- bounded paging --------------------------------------------------------
+
+def page_size(raw: Any, default: int = 25, maximum: int = MAX_PAGE_SIZE) -> int:
+    """Parse a requested page size, clamped to 1..maximum; junk gives the default."""
+    try:
+        value = int(str(raw).strip())
+    except (TypeError, ValueError):
+        return default
+    return max(1, min(value, maximum))
+
+
+@dataclass
+class Page:
+    """One page of a keyset-paginated list."""
+
+    items: Sequence[Any]
+    next_cursor: str | None
+
+    @property
+    def has_more(self) -> bool:
+        return self.next_cursor is not None
+
+
+def fetch_page(session: Session, stmt, limit: int, cursor_of, scalars: bool = True) -> Page:
+    """Run a keyset-ordered statement for limit+1 rows; the extra row only tells if more exist."""
+    limit = page_size(limit)
+    result = session.execute(stmt.limit(limit + 1))
+    rows = list(result.scalars() if scalars else result)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page(rows, cursor_of(rows[-1]) if more and rows else None)
+
+
+def time_cursor(at: datetime, row_id: int) -> str:
+    """A keyset cursor for lists ordered by (timestamp, id): "<iso timestamp>|<id>"."""
+    return f"{at.isoformat()}|{row_id}"
+
+
+def parse_time_cursor(cursor: str | None) -> tuple[datetime, int] | None:
+    """Parse a time_cursor; junk gives None (the first page), never an error."""
+    if not cursor or len(cursor) > 80:
+        return None
+    at_text, _, id_text = cursor.partition("|")
+    try:
+        at, row_id = datetime.fromisoformat(at_text), int(id_text)
+    except ValueError:
+        return None
+    if not 0 < row_id < 2**63:
+        return None
+    return (at if at.tzinfo else at.replace(tzinfo=timezone.utc)), row_id

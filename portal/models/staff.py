@@ -1,0 +1,78 @@
+"""Staff accounts, login events and the clinical audit trail."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask_login import UserMixin
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, Text, func, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..extensions import db
+
+ROLES = ("admin", "reception", "doctor", "nurse")
+
+
+class StaffUser(UserMixin, db.Model):
+    """A member of staff with exactly one role."""
+
+    __tablename__ = "staff_user"
+    __table_args__ = (
+        CheckConstraint("role IN ('admin', 'reception', 'doctor', 'nurse')", name="role_known"),
+        Index("uq_staff_user_username_lower", text("lower(username)"), unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64))
+    full_name: Mapped[str] = mapped_column(String(120))
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(Text)
+    is_active_flag: Mapped[bool] = mapped_column("is_active", default=True, server_default="true")
+    # Bumped on password reset or deactivation so old sessions stop working.
+    auth_version: Mapped[int] = mapped_column(default=0, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    last_login_at: Mapped[datetime | None]
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login reads this
+        return self.is_active_flag
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.auth_version}"
+
+
+class LoginEvent(db.Model):
+    """One login attempt, kept for rate limiting and for the record."""
+
+    __tablename__ = "login_event"
+    __table_args__ = (
+        Index("ix_login_event_ip_at", "ip", "at"),
+        Index("ix_login_event_username_at", text("lower(username)"), "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[datetime] = mapped_column(server_default=func.now())
+    username: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id", ondelete="SET NULL"))
+    ip: Mapped[str] = mapped_column(String(45))
+    success: Mapped[bool]
+
+
+class AuditEvent(db.Model):
+    """Who did what to which record, when and from where: one row per action."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (
+        Index("ix_audit_event_patient_at", "patient_id", "at"),
+        Index("ix_audit_event_user_at", "user_id", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[datetime] = mapped_column(server_default=func.now())
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id", ondelete="SET NULL"))
+    action: Mapped[str] = mapped_column(String(64))
+    entity: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[int | None] = mapped_column(BigInteger)
+    patient_id: Mapped[int | None] = mapped_column(BigInteger)
+    ip: Mapped[str | None] = mapped_column(String(45))
+    detail: Mapped[dict | None] = mapped_column(JSONB)

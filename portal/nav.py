@@ -1,0 +1,28 @@
+"""Navigation by role: only links the role may follow."""
+from __future__ import annotations
+
+from flask import url_for
+
+from .auth.access import allowed_roles
+
+# (label, endpoint) in display order; each shows only to the roles the view allows.
+NAV = [
+    ("My day", "schedule.my_day"),
+    ("Schedule", "schedule.day"),
+    ("Day list", "schedule.day_list"),
+    ("Patients", "patients.search_page"),
+    ("Doctors", "schedule.doctor_list"),
+    ("Staff", "admin.staff_list"),
+]
+
+
+def nav_for(user) -> list[tuple[str, str, str]]:
+    """The (label, url, endpoint) links this user may use."""
+    if not getattr(user, "is_authenticated", False):
+        return []
+    items = []
+    for label, endpoint in NAV:
+        allowed = allowed_roles(endpoint)
+        if allowed and user.role in allowed:
+            items.append((label, url_for(endpoint), endpoint))
+    return items

@@ -1,0 +1,65 @@
+"""HTMX-aware rendering: one place decides full page or fragment."""
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from flask import current_app, make_response, redirect, render_template, request
+from jinja2_fragments.flask import render_block
+
+
+def is_htmx() -> bool:
+    """True for any request htmx made (used for redirects and error placement)."""
+    return request.headers.get("HX-Request") == "true"
+
+
+def wants_fragment() -> bool:
+    """True when htmx asked for a part of a page, not a boosted or history-restore load."""
+    return (is_htmx()
+            and request.headers.get("HX-Boosted") != "true"
+            and request.headers.get("HX-History-Restore-Request") != "true")
+
+
+def render(template: str, block: str | None = None, status: int = 200, **context):
+    """Render a page, or just its `block` when htmx asked for a fragment."""
+    if block and wants_fragment():
+        body = render_block(template, block, **context)
+    else:
+        body = render_template(template, **context)
+    response = make_response(body, status)
+    response.vary.add("HX-Request")
+    return response
+
+
+def render_fragment(template: str, status: int = 200, headers: dict | None = None, **context):
+    """Render a `_partial.html` template as an htmx fragment."""
+    response = make_response(render_template(template, **context), status)
+    response.vary.add("HX-Request")
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def redirect_to(url: str):
+    """Redirect a page, or tell htmx to navigate (a plain redirect would swap a page into a fragment)."""
+    if is_htmx():
+        response = make_response("", 204)
+        response.headers["HX-Redirect"] = url
+        return response
+    return redirect(url, 303)
+
+
+def clinic_zone() -> ZoneInfo:
+    """The clinic's time zone (CLINIC_TIMEZONE, default Africa/Nairobi)."""
+    return ZoneInfo(current_app.config["CLINIC_TIMEZONE"])
+
+
+def register_filters(app) -> None:
+    """Template filters that show timestamps in the clinic's time zone."""
+
+    def local(value: datetime) -> datetime:
+        return value.astimezone(clinic_zone())
+
+    app.add_template_filter(lambda v: local(v).strftime("%d %b %Y %H:%M"), "clinic_datetime")
+    app.add_template_filter(lambda v: local(v).strftime("%H:%M"), "clinic_time")
+    app.add_template_filter(lambda v: v.strftime("%a %d %b %Y"), "long_date")
