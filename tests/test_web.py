@@ -1,0 +1,205 @@
+"""Security headers, request ids and logs, error pages and fragments, htmx helper, vendored assets."""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+
+import pytest
+from flask import abort
+
+from portal import ROOT
+from portal.errors import fail
+from portal.web import redirect_to, render, wants_fragment
+from tests.conftest import add_route
+
+VENDORED = {
+    "htmx-2.0.11.min.js": "d6fdc75f204e6bdefa99b69bf1e6d4ac69b8a364f77929f45c13476b4000f717",
+    "pico-2.1.1.min.css": "fbc9a63fc9fc9f72d12fd7fc9806e11fa9f77ae4f9cad146b27003a1119ba3db",
+}
+
+
+def test_vendored_files_match_their_release_checksums():
+    folder = os.path.join(ROOT, "static", "vendor")
+    found = {}
+    for name in sorted(os.listdir(folder)):
+        with open(os.path.join(folder, name), "rb") as handle:
+            found[name] = hashlib.sha256(handle.read()).hexdigest()
+    assert found == VENDORED
+
+
+def test_layout_loads_the_vendored_files(client):
+    body = client.get("/login").get_data(as_text=True)
+    for name in VENDORED:
+        assert f"/static/vendor/{name}" in body
+
+
+# ---- headers ----------------------------------------------------------------
+
+def check_security_headers(response):
+    csp = response.headers["Content-Security-Policy"]
+    directives = dict(part.strip().split(" ", 1) for part in csp.split(";"))
+    assert directives["script-src"] == "'self'" and directives["style-src"] == "'self'"
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    assert directives["frame-ancestors"] == "'none'" and directives["object-src"] == "'none'"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "same-origin"
+    assert "HX-Request" in response.headers["Vary"]
+
+
+def test_security_headers_on_public_and_signed_in_pages(client, login_as):
+    check_security_headers(client.get("/login"))
+    signed_in = login_as("admin")
+    page = signed_in.get("/admin/staff")
+    assert page.status_code == 200
+    check_security_headers(page)
+    assert page.headers["Cache-Control"] == "no-store"
+    fragment = signed_in.get("/admin/staff", headers={"HX-Request": "true"})
+    check_security_headers(fragment)
+    assert fragment.headers["Cache-Control"] == "no-store"
+    check_security_headers(signed_in.get("/no/such/page"))
+
+
+def test_static_files_may_be_cached(client):
+    response = client.get("/static/app.css")
+    assert response.status_code == 200 and response.headers.get("Cache-Control") != "no-store"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_request_id_is_echoed_or_made(client):
+    given = client.get("/healthz", headers={"X-Request-ID": "desk-42.abc"})
+    assert given.headers["X-Request-ID"] == "desk-42.abc"
+    made = client.get("/healthz")
+    assert re.fullmatch(r"[0-9a-f]{32}", made.headers["X-Request-ID"])
+    unsafe = client.get("/healthz", headers={"X-Request-ID": "bad id; rm -rf"})
+    assert re.fullmatch(r"[0-9a-f]{32}", unsafe.headers["X-Request-ID"])
+
+
+def test_one_log_line_per_request_with_id_method_route_status_duration(client, caplog):
+    caplog.set_level(logging.INFO, logger="kliniki.request")
+    client.get("/healthz", headers={"X-Request-ID": "abc123"})
+    client.post("/login", data={})
+    client.get("/static/app.css")
+    lines = [r.getMessage() for r in caplog.records if r.name == "kliniki.request"]
+    assert len(lines) == 2, lines
+    assert re.fullmatch(r"id=abc123 method=GET route=/healthz status=200 duration_ms=\d+\.\d", lines[0])
+    assert re.fullmatch(r"id=[0-9a-f]{32} method=POST route=/login status=400 duration_ms=\d+\.\d", lines[1])
+
+
+# ---- error pages --------------------------------------------------------------
+
+STATUSES = [400, 403, 404, 409, 422, 429, 500, 503]
+
+
+@pytest.fixture(scope="module")
+def error_app(request):
+    """An app with one route per error status (built once: routes must precede the first request)."""
+    make = request.getfixturevalue("database_url")
+    from tests.conftest import TEST_CONFIG
+    from portal import create_app
+    app = create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": make})
+
+    def boom(code):
+        if code == 500:
+            raise RuntimeError("an unexpected bug")
+        if code == 409:
+            fail(409, "This slot was just taken.")
+        abort(code)
+    add_route(app, "/_test/error/<int:code>", boom, methods=("GET", "POST"))
+    yield app
+    from portal.extensions import db
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.mark.parametrize("code", STATUSES)
+def test_error_pages_are_drawn_in_the_layout(error_app, code):
+    response = error_app.test_client().get(f"/_test/error/{code}")
+    assert response.status_code == code
+    body = response.get_data(as_text=True)
+    assert f'<article class="error-page" data-status="{code}">' in body
+    assert "<main" in body and "/static/vendor/pico-2.1.1.min.css" in body
+    assert "Reference: " + response.headers["X-Request-ID"] in body
+    if code == 500:
+        assert "an unexpected bug" not in body  # details are logged, not shown
+    if code == 409:
+        assert "This slot was just taken." in body
+
+
+@pytest.mark.parametrize("code", STATUSES)
+def test_errors_for_htmx_are_alert_fragments_for_the_flash_region(error_app, code):
+    response = error_app.test_client().get(f"/_test/error/{code}", headers={"HX-Request": "true"})
+    assert response.status_code == code
+    body = response.get_data(as_text=True).strip()
+    assert re.fullmatch(rf'<p class="alert alert-error" role="alert" data-status="{code}">.*</p>', body, re.S)
+    assert response.headers["HX-Retarget"] == "#flash" and response.headers["HX-Reswap"] == "innerHTML"
+
+
+def test_a_500_is_logged_with_its_traceback(error_app, caplog):
+    error_app.test_client().get("/_test/error/500")
+    assert "unhandled error" in caplog.text and "RuntimeError: an unexpected bug" in caplog.text
+
+
+def test_too_large_a_request_is_refused(client):
+    response = client.post("/login", data={"username": "x" * (2 * 1024 * 1024)})
+    assert response.status_code == 413 and b'data-status="413"' in response.data
+
+
+# ---- full page or fragment ------------------------------------------------------
+
+@pytest.mark.parametrize("headers, fragment", [
+    ({}, False),
+    ({"HX-Request": "true"}, True),
+    ({"HX-Request": "true", "HX-Boosted": "true"}, False),
+    ({"HX-Request": "true", "HX-History-Restore-Request": "true"}, False),
+])
+def test_one_helper_decides_page_or_fragment(app, headers, fragment):
+    with app.test_request_context("/admin/staff", headers=headers):
+        assert wants_fragment() is fragment
+        response = render("errors/page.html", block="content", title="T", message="M", status_code=200)
+        body = response.get_data(as_text=True)
+        assert ("<html" in body) is (not fragment)
+        assert "HX-Request" in response.headers["Vary"]
+
+
+def test_redirect_after_an_htmx_post_uses_hx_redirect(app):
+    with app.test_request_context("/x", method="POST", headers={"HX-Request": "true"}):
+        response = redirect_to("/admin/staff")
+        assert response.status_code == 204 and response.headers["HX-Redirect"] == "/admin/staff"
+    with app.test_request_context("/x", method="POST"):
+        response = redirect_to("/admin/staff")
+        assert response.status_code == 303 and response.headers["Location"] == "/admin/staff"
+
+
+# ---- the CSP can hold: no inline script, style or handlers in any template ---------
+
+INLINE = [
+    (re.compile(r"<script(?![^>]*\bsrc=)[^>]*>", re.I), "inline <script>"),
+    (re.compile(r"\sstyle\s*=", re.I), "style attribute"),
+    (re.compile(r"<style", re.I), "<style> element"),
+    (re.compile(r"\son[a-z]+\s*=", re.I), "on* handler attribute"),
+    (re.compile(r"\shx-on[:-]", re.I), "hx-on attribute (needs eval)"),
+    (re.compile(r"javascript:", re.I), "javascript: URL"),
+]
+
+
+def test_no_template_needs_unsafe_inline():
+    offences = []
+    for folder, _, files in os.walk(os.path.join(ROOT, "templates")):
+        for name in files:
+            path = os.path.join(folder, name)
+            with open(path, encoding="utf-8") as handle:
+                source = handle.read()
+            for pattern, what in INLINE:
+                if pattern.search(source):
+                    offences.append(f"{os.path.relpath(path, ROOT)}: {what}")
+    assert offences == []
+
+
+def test_every_asset_the_layout_links_is_served(client):
+    page = client.get("/login").get_data(as_text=True)
+    assets = re.findall(r'(?:href|src)="(/static/[^"]+)"', page)
+    assert any(a.endswith("favicon.svg") for a in assets), "the layout names an icon"
+    for asset in assets:
+        assert client.get(asset).status_code == 200, asset
