@@ -1,0 +1,242 @@
+"""Read-only schedule queries for the pages: the day grid, its version, a doctor's day, details."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import select, text, tuple_
+
+from ..db import Page, fetch_page, page_size, parse_time_cursor, time_cursor
+from ..extensions import db
+from ..models.schedule import Appointment, AppointmentEvent, Doctor, Slot
+from .services import clinic_today, local_day_bounds, now_utc
+
+MAX_DOCTORS_ON_GRID = 30
+MAX_SLOTS_ON_GRID = 30 * 96
+DOCTOR_WINDOW_DAYS = 14
+
+
+@dataclass
+class Cell:
+    """One slot as the grid shows it."""
+
+    slot_id: int
+    doctor_id: int
+    starts_at: datetime
+    ends_at: datetime
+    state: str  # free, booked, blocked
+    past: bool
+    appointment_id: int | None = None
+    patient: str | None = None
+    status: str | None = None
+    continued: bool = False  # a later slot of a longer appointment
+    doctor: str | None = None
+
+    @property
+    def css(self) -> str:
+        return f"slot {self.state}" + (" past" if self.past else "") + (" continued" if self.continued else "")
+
+
+@dataclass
+class DayGrid:
+    day: date
+    doctors: list
+    times: list[datetime]
+    cells: dict
+    version: str
+
+
+CELLS_SQL = """
+SELECT s.id, s.doctor_id, s.starts_at, s.ends_at, s.status, s.appointment_id,
+       a.status AS appointment_status, a.starts_at AS appointment_starts_at,
+       p.first_name || ' ' || p.last_name AS patient, d.name AS doctor
+FROM slot s
+JOIN doctor d ON d.id = s.doctor_id
+LEFT JOIN appointment a ON a.id = s.appointment_id
+LEFT JOIN patient p ON p.id = a.patient_id
+WHERE {where}
+ORDER BY s.starts_at, s.doctor_id
+LIMIT :limit
+"""
+
+
+def _cell(row, now: datetime) -> Cell:
+    state = {"open": "free", "booked": "booked", "blocked": "blocked"}[row.status]
+    return Cell(row.id, row.doctor_id, row.starts_at, row.ends_at, state, row.starts_at <= now,
+                row.appointment_id, row.patient, row.appointment_status,
+                bool(row.appointment_starts_at and row.appointment_starts_at < row.starts_at), row.doctor)
+
+
+def grid_doctors() -> list:
+    return list(db.session.execute(select(Doctor.id, Doctor.name, Doctor.specialisation)
+                                   .where(Doctor.is_active).order_by(Doctor.name, Doctor.id)
+                                   .limit(MAX_DOCTORS_ON_GRID)))
+
+
+def day_grid(day: date) -> DayGrid:
+    """Active doctors as columns, the day's slot start times as rows (bounded)."""
+    start, end = local_day_bounds(day)
+    doctors = grid_doctors()
+    rows = db.session.execute(text(CELLS_SQL.format(
+        where="s.starts_at >= :start AND s.starts_at < :end AND s.doctor_id = ANY(:doctors)")),
+        {"start": start, "end": end, "doctors": [d.id for d in doctors], "limit": MAX_SLOTS_ON_GRID})
+    now = now_utc()
+    cells = {}
+    for row in rows:
+        cells[(row.doctor_id, row.starts_at)] = _cell(row, now)
+    times = sorted({starts_at for _, starts_at in cells})
+    return DayGrid(day, doctors, times, cells, day_version(day))
+
+
+def booked_cells(result) -> list[Cell]:
+    """The cells of a booking just made, from what the booking returned (no read-back)."""
+    if not result.created:
+        return cells_for(result.slot_ids)
+    return [Cell(slot_id, result.doctor_id, starts_at, ends_at, "booked", False, result.appointment_id,
+                 result.patient, result.status, index > 0, result.doctor)
+            for index, (slot_id, starts_at, ends_at) in enumerate(result.slots)]
+
+
+def cells_for(slot_ids: list[int]) -> list[Cell]:
+    """Fresh cells for some slots (out-of-band refresh after a booking or a refusal)."""
+    if not slot_ids:
+        return []
+    now = now_utc()
+    rows = db.session.execute(text(CELLS_SQL.format(where="s.id = ANY(:ids)")),
+                              {"ids": [int(i) for i in slot_ids][:100], "limit": 100})
+    return [_cell(row, now) for row in rows]
+
+
+DAY_VERSION_SQL = """
+        SELECT concat_ws('|',
+          (SELECT count(*) || ':' || coalesce(sum(hashtextextended(
+                    s.id || ':' || s.status || ':' || coalesce(s.appointment_id, 0), 0)), 0)
+                  || ':' || count(*) FILTER (WHERE s.starts_at <= now())
+           FROM slot s WHERE s.starts_at >= :start AND s.starts_at < :end),
+          (SELECT count(*) || ':' || coalesce(sum(hashtextextended(
+                    a.id || ':' || a.status || ':' || a.updated_at, 0)), 0)
+           FROM appointment a WHERE a.starts_at >= :start AND a.starts_at < :end),
+          (SELECT count(*) || ':' || coalesce(sum(hashtextextended(d.id || ':' || d.name, 0)), 0)
+           FROM doctor d WHERE d.is_active))"""
+
+
+def day_version(day: date) -> str:
+    """A fingerprint of everything the day grid shows; it changes when any cell would.
+
+    Order-free sums of row hashes over two index range scans (slots and appointments of the
+    day), so a poll costs no sort and no join however many appointments the clinic holds.
+    """
+    start, end = local_day_bounds(day)
+    return db.session.scalar(text(DAY_VERSION_SQL), {"start": start, "end": end})
+
+
+def appointment_with_history(appointment_id: int):
+    """The appointment and its last 50 changes, newest first, with who made them."""
+    from ..models import StaffUser
+
+    appointment = db.session.get(Appointment, appointment_id)
+    if appointment is None:
+        return None, []
+    events = list(db.session.execute(
+        select(AppointmentEvent, StaffUser.full_name)
+        .outerjoin(StaffUser, StaffUser.id == AppointmentEvent.user_id)
+        .where(AppointmentEvent.appointment_id == appointment_id)
+        .order_by(AppointmentEvent.at.desc(), AppointmentEvent.id.desc()).limit(50)))
+    return appointment, events
+
+
+def doctor_for_user(user_id: int) -> Doctor | None:
+    return db.session.scalar(select(Doctor).where(Doctor.user_id == user_id))
+
+
+def doctor_upcoming(doctor_id: int, cursor: str | None, limit) -> Page:
+    """Today and the next two weeks of a doctor's appointments, keyset-paged by (start, id)."""
+    start, _ = local_day_bounds(clinic_today())
+    end = start + timedelta(days=DOCTOR_WINDOW_DAYS)
+    stmt = (select(Appointment).where(Appointment.doctor_id == doctor_id,
+                                      Appointment.status != "cancelled",
+                                      Appointment.starts_at >= start, Appointment.starts_at < end)
+            .order_by(Appointment.starts_at, Appointment.id))
+    position = parse_time_cursor(cursor)  # a mangled cursor starts from the top
+    if position:
+        stmt = stmt.where(tuple_(Appointment.starts_at, Appointment.id) > position)
+    return fetch_page(db.session, stmt, page_size(limit), lambda a: time_cursor(a.starts_at, a.id))
+
+
+def pending_reviews(doctor_id: int, limit: int = 50) -> list[Appointment]:
+    """Consultation requests waiting for this doctor (future ones, bounded)."""
+    return list(db.session.scalars(
+        select(Appointment).where(Appointment.doctor_id == doctor_id,
+                                  Appointment.status == "pending_review",
+                                  Appointment.starts_at > now_utc())
+        .order_by(Appointment.starts_at, Appointment.id).limit(limit)))
+
+
+QUESTIONS_SQL = """
+    SELECT a.id, a.starts_at, d.name AS doctor, p.first_name || ' ' || p.last_name AS patient,
+           a.review_notes AS question
+    FROM appointment a JOIN doctor d ON d.id = a.doctor_id JOIN patient p ON p.id = a.patient_id
+    WHERE a.status = 'pending_review' AND a.review_outcome = 'info_requested' AND a.starts_at > :now
+    ORDER BY a.starts_at, a.id LIMIT :limit"""
+
+
+def questions_for_reception(limit: int = 20) -> list:
+    """Consultation requests whose doctor asked reception for more information, soonest first."""
+    return list(db.session.execute(text(QUESTIONS_SQL), {"now": now_utc(), "limit": limit}))
+
+
+def free_slots(doctor_id: int, day: date, limit: int = 100) -> list[Slot]:
+    """A doctor's free future slots on a day (for rescheduling)."""
+    start, end = local_day_bounds(day)
+    return list(db.session.scalars(
+        select(Slot).where(Slot.doctor_id == doctor_id, Slot.status == "open",
+                           Slot.starts_at >= max(start, now_utc()), Slot.starts_at < end)
+        .order_by(Slot.starts_at).limit(limit)))
+
+
+def doctors_page(limit: int = 100) -> list[Doctor]:
+    return list(db.session.scalars(select(Doctor).order_by(Doctor.is_active.desc(), Doctor.name)
+                                   .limit(page_size(limit, default=100))))
+
+
+MAX_ON_DAY_LIST = 1000
+
+
+@dataclass
+class DayListRow:
+    """One active appointment as the printed day list shows it."""
+
+    appointment_id: int
+    starts_at: datetime
+    ends_at: datetime
+    status: str
+    reason: str | None
+    doctor: str
+    patient: str
+    file_number: str
+    phone: str
+    date_of_birth: date
+    allergies: str | None
+
+
+DAY_LIST_SQL = """
+SELECT a.id AS appointment_id, a.starts_at, a.ends_at, a.status, a.reason, d.name AS doctor,
+       concat_ws(' ', p.first_name, p.middle_name, p.last_name) AS patient, p.file_number,
+       p.phone, p.date_of_birth, p.allergies
+FROM appointment a
+JOIN doctor d ON d.id = a.doctor_id
+JOIN patient p ON p.id = a.patient_id
+WHERE a.starts_at >= :start AND a.starts_at < :end AND a.status <> 'cancelled'
+  AND (CAST(:doctor AS bigint) IS NULL OR a.doctor_id = :doctor)
+ORDER BY d.name, a.doctor_id, a.starts_at
+LIMIT :limit
+"""
+
+
+def day_list(day: date, doctor_id: int | None = None) -> tuple[list[DayListRow], bool]:
+    """The day's active appointments by doctor and time (served by ix_appointment_starts_at);
+    the flag says the list was cut at MAX_ON_DAY_LIST."""
+    start, end = local_day_bounds(day)
+    rows = db.session.execute(text(DAY_LIST_SQL), {"start": start, "end": end, "doctor": doctor_id,
+                                                  "limit": MAX_ON_DAY_LIST + 1}).all()
+    return [DayListRow(**row._mapping) for row in rows[:MAX_ON_DAY_LIST]], len(rows) > MAX_ON_DAY_LIST

@@ -1,0 +1,441 @@
+"""Schedule views: the reception day grid, booking, appointment actions, doctors' tablet, doctors admin."""
+from __future__ import annotations
+
+from datetime import date, timedelta
+from urllib.parse import urlsplit
+
+from flask import flash, make_response, request, url_for
+from flask_login import current_user
+
+from ..auth.access import any_staff, roles
+from ..errors import fail
+from ..extensions import db
+from ..idempotency import IdempotencyError, new_key
+from ..models import Patient
+from ..models.schedule import Appointment, Doctor
+from ..web import redirect_to, render, wants_fragment
+from . import availability, bp, queries, services
+from .services import ScheduleError, SlotTaken
+
+POLL_SECONDS = 10
+MIN_YEAR, MAX_YEAR = 2000, 2100
+DESK = ("admin", "reception")
+MAX_LENGTH_CHOICES = 8
+
+
+@bp.context_processor
+def schedule_helpers():
+    return {"status_label": services.status_label}
+
+
+# ---- parsing helpers ------------------------------------------------------------
+
+def _day_arg(value: str | None) -> date:
+    """?date=YYYY-MM-DD (today when absent); a wrong or impossible date is a clear 422."""
+    if not value:
+        return services.clinic_today()
+    try:
+        day = date.fromisoformat(value.strip()[:10]) if len(value) <= 10 else None
+    except ValueError:
+        day = None
+    if day is None or not MIN_YEAR <= day.year <= MAX_YEAR:
+        fail(422, f"“{value[:20]}” is not a date. Use the date picker or YYYY-MM-DD.", "Check the date")
+    return day
+
+
+def _int_arg(value, label: str) -> int | None:
+    if value in (None, ""):
+        return None
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        fail(422, f"The {label} is not valid.")
+    if not 0 < number < 2**62:
+        fail(422, f"The {label} is not valid.")
+    return number
+
+
+def _patient(patient_id: int | None) -> Patient | None:
+    if patient_id is None:
+        return None
+    patient = db.session.get(Patient, patient_id)
+    if patient is None:
+        fail(404, "There is no patient with that number.", "Patient not found")
+    return patient
+
+
+def _can_book() -> bool:
+    return current_user.role in DESK
+
+
+# ---- the day grid ---------------------------------------------------------------
+
+def _day_context(day: date, patient: Patient | None) -> dict:
+    return {"day": day, "grid": queries.day_grid(day), "patient": patient,
+            "patient_id": patient.id if patient else None, "can_book": _can_book(),
+            "poll_seconds": POLL_SECONDS, "today": services.clinic_today(),
+            "prev_day": day - timedelta(days=1), "next_day": day + timedelta(days=1)}
+
+
+@bp.route("/")
+@roles("admin", "reception", "nurse", "doctor")
+def day():
+    day = _day_arg(request.args.get("date"))
+    patient = _patient(_int_arg(request.args.get("patient_id"), "patient number"))
+    # Reception's to-do lists sit above the grid: the grid's poll neither shows nor reads them.
+    desk = _can_book()
+    return render("schedule/day.html", block="day", **_day_context(day, patient),
+                  needs_rescheduling=availability.needs_rescheduling(20) if desk else [],
+                  questions=queries.questions_for_reception(20) if desk else [])
+
+
+@bp.route("/grid")
+@roles("admin", "reception", "nurse", "doctor")
+def grid():
+    """The poll: 204 when nothing on the day changed, else the fresh grid."""
+    day = _day_arg(request.args.get("date"))
+    if wants_fragment() and request.args.get("v") == queries.day_version(day):
+        return make_response("", 204)
+    patient = _patient(_int_arg(request.args.get("patient_id"), "patient number"))
+    return render("schedule/day.html", block="grid", **_day_context(day, patient))
+
+
+@bp.route("/list")
+@roles("admin", "reception", "nurse", "doctor")
+def day_list():
+    """The day's appointments as a list to read or print (nurses' daily list)."""
+    day = _day_arg(request.args.get("date"))
+    doctor_id = _int_arg(request.args.get("doctor_id"), "doctor")
+    rows, truncated = services.read_day_list(day, doctor_id)
+    return render("schedule/list.html", day=day, rows=rows, truncated=truncated,
+                  doctors=queries.grid_doctors(), doctor_id=doctor_id,
+                  today=services.clinic_today(), prev_day=day - timedelta(days=1),
+                  next_day=day + timedelta(days=1), status_label=services.status_label)
+
+
+# ---- booking --------------------------------------------------------------------
+
+def _form_context(slot_id: int, form: dict, error: str | None = None, taken: bool = False) -> dict:
+    """What the booking form shows: the slot, the chosen patient, other free times after a refusal."""
+    cell = next(iter(queries.cells_for([slot_id])), None)
+    doctor = db.session.get(Doctor, cell.doctor_id) if cell else None
+    patient = None
+    if str(form.get("patient_id") or "").isdigit():
+        patient = db.session.get(Patient, int(form["patient_id"]))
+    alternatives = []
+    if taken and cell:
+        local_day = cell.starts_at.astimezone(services.clinic_zone()).date()
+        alternatives = queries.free_slots(cell.doctor_id, local_day, 50)
+    return {"cell": cell, "doctor": doctor, "form": form, "patient": patient, "error": error,
+            "taken": taken, "alternatives": alternatives,
+            "length_choices": range(1, MAX_LENGTH_CHOICES + 1)}
+
+
+@bp.route("/slots/<int:slot_id>/book")
+@roles(*DESK)
+def booking_form(slot_id: int):
+    form = {"slot_id": slot_id, "length": 1, "reason": "", "key": new_key(),
+            "patient_id": request.args.get("patient_id", "")}
+    context = _form_context(slot_id, form)
+    if context["cell"] is None:
+        fail(404, "That slot does not exist (any more). Refresh the day.")
+    return render("schedule/_booking_form.html", **context)
+
+
+@bp.route("/patients")
+@roles(*DESK)
+def patient_options():
+    """Search as you type: patients by name, phone or file number (at most 20)."""
+    from ..patients.search import search_patients
+
+    term = (request.args.get("q") or "").strip()[:100]
+    found = search_patients(term, limit=20) if term else []
+    return render("schedule/_patient_options.html", patients=found, term=term, selected=None)
+
+
+@bp.route("/book", methods=["POST"])
+@roles(*DESK)
+def book():
+    form = {name: (request.form.get(name) or "").strip()
+            for name in ("slot_id", "length", "patient_id", "reason", "key", "pending_review")}
+    slot_id = _int_arg(form["slot_id"], "slot")
+    if slot_id is None:
+        fail(422, "Choose a slot.")
+    try:
+        slot_ids = services.consecutive_slot_ids(slot_id, form["length"] or "1")
+        result = services.book(slot_ids, form["patient_id"] or None, form["reason"], current_user.id,
+                               form["key"], pending_review=form["pending_review"] == "1")
+    except SlotTaken as taken:
+        return _booking_refused(slot_id, form, taken.message, 409, taken=True)
+    except (ScheduleError, IdempotencyError) as error:
+        return _booking_refused(slot_id, form, getattr(error, "message", str(error)), error.status)
+    cells = queries.booked_cells(result)  # what the grid shows now: also the confirmation
+    if not wants_fragment():
+        flash(f"Booked {cells[0].patient} with {cells[0].doctor}.")
+        day = cells[0].starts_at.astimezone(services.clinic_zone()).date()
+        return redirect_to(url_for("schedule.day", date=day.isoformat()))
+    return render("schedule/_booked.html", appointment_id=result.appointment_id, created=result.created,
+                  first=cells[0], last=cells[-1], oob_cells=cells, can_book=True)
+
+
+def _booking_refused(slot_id: int, form: dict, message: str, status: int, taken: bool = False):
+    """The form again with the input kept and the message; the refreshed cells out of band."""
+    context = _form_context(slot_id, form, message, taken)
+    if context["cell"] is None and not wants_fragment():
+        fail(status, message)
+    oob = queries.cells_for([slot_id]) if taken else []
+    return render("schedule/_booking_form.html", status=status, oob_cells=oob, can_book=True,
+                  status_label=services.status_label, **context)
+
+
+# ---- one appointment --------------------------------------------------------------
+
+def _appointment_panel(appointment_id: int, message: str | None = None, error: str | None = None,
+                       status: int = 200, oob_slot_ids: list[int] | None = None):
+    appointment, events = queries.appointment_with_history(appointment_id)
+    if appointment is None:
+        fail(404, "That appointment does not exist.")
+    local_day = appointment.starts_at.astimezone(services.clinic_zone()).date()
+    return render("schedule/appointment.html", block="panel", status=status, appointment=appointment,
+                  events=events,
+                  actions=services.allowed_actions(appointment, current_user.role, current_user.id),
+                  status_label=services.status_label, message=message, error=error,
+                  can_book=_can_book(), day=local_day,
+                  oob_cells=queries.cells_for(oob_slot_ids or []) if _on_day_grid() else [],
+                  reschedulable=appointment.status in services.RESCHEDULABLE and _can_book(),
+                  cancellable=appointment.status in services.CANCELLABLE and _can_book(),
+                  answerable=(appointment.status == "pending_review" and _can_book()
+                              and appointment.review_outcome == "info_requested"),
+                  reviewable=(appointment.status == "pending_review" and current_user.role == "doctor"
+                              and appointment.doctor.user_id == current_user.id))
+
+
+def _on_day_grid() -> bool:
+    """True when htmx asks from the day grid's side panel: only there are cells to refresh."""
+    page = urlsplit(request.headers.get("HX-Current-URL", "")).path.rstrip("/")
+    return request.headers.get("HX-Target") == "panel" and page == url_for("schedule.day").rstrip("/")
+
+
+def _slot_ids_of(appointment_id: int) -> list[int]:
+    from sqlalchemy import select
+    from ..models import Slot
+    return list(db.session.scalars(select(Slot.id).where(Slot.appointment_id == appointment_id).limit(100)))
+
+
+@bp.route("/appointments/<int:appointment_id>")
+@any_staff
+def appointment(appointment_id: int):
+    return _appointment_panel(appointment_id)
+
+
+def _act(appointment_id: int, action, done: str):
+    """Run a change; show the panel with the outcome and refresh the cells it touched."""
+    before = _slot_ids_of(appointment_id)
+    try:
+        action()
+    except ScheduleError as error:
+        return _appointment_panel(appointment_id, error=error.message, status=error.status,
+                                  oob_slot_ids=before)
+    return _appointment_panel(appointment_id, message=done,
+                              oob_slot_ids=before + _slot_ids_of(appointment_id))
+
+
+@bp.route("/appointments/<int:appointment_id>/status", methods=["POST"])
+@any_staff
+def appointment_status(appointment_id: int):
+    to_status = (request.form.get("to") or "")[:20]
+    return _act(appointment_id, lambda: services.change_status(
+        appointment_id, to_status, current_user.id, current_user.role),
+        f"Marked {services.status_label(to_status)}.")
+
+
+@bp.route("/appointments/<int:appointment_id>/cancel", methods=["POST"])
+@roles(*DESK)
+def appointment_cancel(appointment_id: int):
+    return _act(appointment_id, lambda: services.cancel(
+        appointment_id, request.form.get("by", ""), request.form.get("reason"), current_user.id,
+        current_user.role), "Cancelled; the time is free again.")
+
+
+@bp.route("/appointments/<int:appointment_id>/free-slots")
+@roles(*DESK)
+def free_slots(appointment_id: int):
+    appointment = db.session.get(Appointment, appointment_id)
+    if appointment is None:
+        fail(404, "That appointment does not exist.")
+    day = _day_arg(request.args.get("date"))
+    doctor_id = _int_arg(request.args.get("doctor_id"), "doctor") or appointment.doctor_id
+    return render("schedule/_free_slots.html", slots=queries.free_slots(doctor_id, day))
+
+
+@bp.route("/appointments/<int:appointment_id>/reschedule", methods=["POST"])
+@roles(*DESK)
+def appointment_reschedule(appointment_id: int):
+    appointment = db.session.get(Appointment, appointment_id)
+    if appointment is None:
+        fail(404, "That appointment does not exist.")
+    length = max(1, len(_slot_ids_of(appointment_id)))
+
+    def move():
+        slot_id = _int_arg(request.form.get("slot_id"), "slot")
+        if slot_id is None:
+            raise ScheduleError("Choose the new time.")
+        services.reschedule(appointment_id, services.consecutive_slot_ids(slot_id, length),
+                            current_user.id, current_user.role)
+    return _act(appointment_id, move, "Moved to the new time.")
+
+
+@bp.route("/appointments/<int:appointment_id>/review", methods=["POST"])
+@roles("doctor")
+def appointment_review(appointment_id: int):
+    decision = request.form.get("decision", "")
+    done = {"approve": "Approved.", "ask_info": "Asked reception for more information.",
+            "decline": "Declined; the time is free again."}.get(decision, "")
+    response = _act(appointment_id, lambda: services.review(
+        appointment_id, decision, request.form.get("notes"), current_user.id, current_user.role), done)
+    response.headers["HX-Trigger"] = "reviewed"
+    return response
+
+
+@bp.route("/appointments/<int:appointment_id>/answer", methods=["POST"])
+@roles(*DESK)
+def appointment_answer(appointment_id: int):
+    return _act(appointment_id, lambda: services.answer_review(
+        appointment_id, request.form.get("answer"), current_user.id, current_user.role),
+        "Sent to the doctor for review again.")
+
+
+# ---- doctors on tablets ------------------------------------------------------------
+
+@bp.route("/mine")
+@roles("doctor")
+def my_day():
+    doctor = queries.doctor_for_user(current_user.id)
+    page = pending = None
+    if doctor:
+        page = queries.doctor_upcoming(doctor.id, request.args.get("after"), request.args.get("limit", 25))
+        pending = queries.pending_reviews(doctor.id)
+    return render("schedule/mine.html", block="upcoming", doctor=doctor, page=page, pending=pending,
+                  status_label=services.status_label, today=services.clinic_today(),
+                  zone=services.clinic_zone())
+
+
+# ---- doctors admin -------------------------------------------------------------------
+
+@bp.route("/doctors")
+@roles(*DESK)
+def doctor_list():
+    return render("schedule/doctors.html", doctors=queries.doctors_page(), form={}, error=None,
+                  logins=availability.doctor_logins(), minutes=availability.SLOT_MINUTES)
+
+
+@bp.route("/doctors", methods=["POST"])
+@roles("admin")
+def doctor_add():
+    form = request.form.to_dict()
+    try:
+        doctor = availability.save_doctor(form)
+    except ScheduleError as error:
+        return render("schedule/doctors.html", block="doctor_form", status=error.status,
+                      doctors=queries.doctors_page(), form=form, error=error,
+                      logins=availability.doctor_logins(), minutes=availability.SLOT_MINUTES)
+    flash(f"Added {doctor.name}. Now set the weekly hours.")
+    return redirect_to(url_for("schedule.doctor_edit", doctor_id=doctor.id))
+
+
+def _doctor_or_404(doctor_id: int, editing: bool = False) -> Doctor:
+    doctor = db.session.get(Doctor, doctor_id)
+    if doctor is None:
+        fail(404, "That doctor does not exist.")
+    if current_user.role == "doctor" and doctor.user_id != current_user.id:
+        fail(403, "Doctors edit only their own availability.")
+    if editing and current_user.role == "reception":
+        fail(403, "Reception can see availability; an admin or the doctor changes it.")
+    return doctor
+
+
+def _doctor_page(doctor: Doctor, status: int = 200, error: ScheduleError | None = None,
+                 form: dict | None = None):
+    return render("schedule/doctor.html", status=status, doctor=doctor, error=error,
+                  ranges=availability.availability_of(doctor.id), time_off=availability.time_off_of(doctor.id),
+                  in_time_off=availability.needs_rescheduling(50, doctor.id),
+                  status_label=services.status_label,
+                  weekdays=availability.WEEKDAYS, minutes=availability.SLOT_MINUTES,
+                  logins=availability.doctor_logins(), form=form or {},
+                  can_edit=current_user.role in ("admin", "doctor"),
+                  is_admin=current_user.role == "admin")
+
+
+@bp.route("/doctors/<int:doctor_id>")
+@roles("admin", "reception", "doctor")
+def doctor_edit(doctor_id: int):
+    return _doctor_page(_doctor_or_404(doctor_id))
+
+
+@bp.route("/my-availability")
+@roles("doctor")
+def my_availability():
+    doctor = queries.doctor_for_user(current_user.id)
+    if doctor is None:
+        fail(404, "Your login is not linked to a doctor profile yet. Ask an admin.")
+    return redirect_to(url_for("schedule.doctor_edit", doctor_id=doctor.id))
+
+
+@bp.route("/doctors/<int:doctor_id>/profile", methods=["POST"])
+@roles("admin")
+def doctor_profile(doctor_id: int):
+    doctor = _doctor_or_404(doctor_id, editing=True)
+    try:
+        saved = availability.save_doctor(request.form.to_dict(), doctor_id)
+    except ScheduleError as error:
+        return _doctor_page(_doctor_or_404(doctor_id), error.status, error, form=request.form.to_dict())
+    flash(f"Saved {saved.name}.")
+    return redirect_to(url_for("schedule.doctor_edit", doctor_id=doctor.id))
+
+
+@bp.route("/doctors/<int:doctor_id>/availability", methods=["POST"])
+@roles("admin", "doctor")
+def doctor_availability(doctor_id: int):
+    doctor = _doctor_or_404(doctor_id, editing=True)
+    try:
+        ranges = availability.parse_ranges(request.form.getlist("weekday"), request.form.getlist("kind"),
+                                           request.form.getlist("starts"), request.form.getlist("ends"))
+        report = availability.set_availability(doctor.id, ranges)
+    except ScheduleError as error:
+        return _doctor_page(_doctor_or_404(doctor_id), error.status, error)
+    return _saved(doctor, report)
+
+
+@bp.route("/doctors/<int:doctor_id>/time-off", methods=["POST"])
+@roles("admin", "doctor")
+def doctor_time_off(doctor_id: int):
+    doctor = _doctor_or_404(doctor_id, editing=True)
+    try:
+        report = availability.add_time_off(doctor.id, request.form.get("starts_on"),
+                                           request.form.get("ends_on"), request.form.get("reason"),
+                                           current_user.id)
+    except ScheduleError as error:
+        return _doctor_page(_doctor_or_404(doctor_id), error.status, error, form=request.form.to_dict())
+    return _saved(doctor, report)
+
+
+@bp.route("/doctors/<int:doctor_id>/time-off/<int:time_off_id>/delete", methods=["POST"])
+@roles("admin", "doctor")
+def doctor_time_off_delete(doctor_id: int, time_off_id: int):
+    doctor = _doctor_or_404(doctor_id, editing=True)
+    try:
+        report = availability.remove_time_off(doctor.id, time_off_id)
+    except ScheduleError as error:
+        return _doctor_page(_doctor_or_404(doctor_id), error.status, error)
+    return _saved(doctor, report)
+
+
+def _saved(doctor: Doctor, report):
+    """Back to the doctor's page (reloading it sends nothing again), with what the change did."""
+    message = (f"Saved. Slots: {report.created} added, {report.removed} removed, "
+               f"{report.blocked} blocked for time off, {report.reopened} reopened.")
+    if report.conflicts:
+        message += (f" {len(report.conflicts)} booked appointment(s) fall into time off; "
+                    "reception must reschedule them (listed below and on the schedule).")
+    flash(message)
+    return redirect_to(url_for("schedule.doctor_edit", doctor_id=doctor.id))
