@@ -1,0 +1,100 @@
+"""Reception books in Chromium; another desk sees it within the refresh; two desks race for one slot."""
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from portal.extensions import db
+from portal.models import Doctor, Patient
+from tests.e2e.conftest import save_screenshot, sign_in
+from tests.schedule.conftest import make_slots
+
+REFRESH_MS = 15_000
+
+
+@pytest.fixture
+def day_with_slots(app, staff):
+    """One doctor with tomorrow's slots, three patients; returns (date, slot ids)."""
+    with app.app_context():
+        doctor = Doctor(user_id=staff["doctor"], name="Dr. Browser", licence_number="KMPDC-E2E",
+                        specialisation="General surgery")
+        db.session.add(doctor)
+        db.session.add_all(Patient(first_name=name, last_name="Wanjiku", date_of_birth=date(1990, 1, 1),
+                                   sex="female", phone=f"+25471200010{i}")
+                           for i, name in enumerate(("Amani", "Baraka", "Chege")))
+        db.session.commit()
+        doctor_id = doctor.id
+    slot_ids = make_slots(app, doctor_id, day_offset=1, count=8)
+    from portal.schedule.services import clinic_today
+    with app.app_context():
+        tomorrow = date.fromordinal(clinic_today().toordinal() + 1).isoformat()
+    return tomorrow, slot_ids
+
+
+def open_day(page, base_url, day):
+    page.goto(f"{base_url}/schedule/?date={day}")
+    page.wait_for_selector("#grid table.day-grid")
+    return page
+
+
+def fill_booking(page, slot_id, patient_search, patient_name, reason):
+    page.click(f"#cell-{slot_id} button")
+    page.wait_for_selector("#booking-form")
+    page.fill("#booking-form input[name=q]", patient_search)
+    page.locator("#patient-options label", has_text=patient_name).click()
+    page.fill("#booking-form textarea[name=reason]", reason)
+
+
+def test_reception_books_and_another_desk_sees_it(new_page, base_url, staff, day_with_slots):
+    day, slots = day_with_slots
+    desk_a = open_day(sign_in(new_page(), base_url, "reception1"), base_url, day)
+    desk_b = open_day(sign_in(new_page(), base_url, "reception1"), base_url, day)
+    desk_a.evaluate("window.kliniki_no_reload = true")
+
+    fill_booking(desk_a, slots[2], "Amani", "Amani Wanjiku", "Post-op review")
+    desk_a.click("#booking-form button[type=submit]")
+    desk_a.wait_for_selector(f"#cell-{slots[2]}[data-state=booked]")
+    assert "Amani Wanjiku" in desk_a.inner_text(f"#cell-{slots[2]}")
+    assert "Booked" in desk_a.inner_text("#panel")
+    assert desk_a.evaluate("window.kliniki_no_reload") is True  # the cell changed without a reload
+
+    desk_b.wait_for_selector(f"#cell-{slots[2]}[data-state=booked]", timeout=REFRESH_MS)
+    assert "Amani Wanjiku" in desk_b.inner_text(f"#cell-{slots[2]}")
+    save_screenshot(desk_b, "schedule-second-desk-sees-booking")
+    assert desk_a.console.csp_violations() == [] and desk_b.console.csp_violations() == []
+
+
+def test_two_desks_click_the_same_slot_one_gets_just_taken(new_page, base_url, staff, day_with_slots):
+    day, slots = day_with_slots
+    desks = [open_day(sign_in(new_page(), base_url, "reception1"), base_url, day) for _ in range(2)]
+    fill_booking(desks[0], slots[4], "Baraka", "Baraka Wanjiku", "Desk one")
+    fill_booking(desks[1], slots[4], "Chege", "Chege Wanjiku", "Desk two keeps this")
+    for desk in desks:
+        desk.click("#booking-form button[type=submit]")
+    for desk in desks:
+        desk.wait_for_selector("#booked, #booking-error, #flash [role=alert]")
+    shown = [desk.inner_text("#panel") + " | " + desk.inner_text("#flash") for desk in desks]
+    outcomes = sorted("booked" if desk.locator("#booked").count() else "taken" for desk in desks)
+    assert outcomes == ["booked", "taken"], shown
+    loser = next(desk for desk in desks if desk.locator("#booking-error").count())
+    assert "just taken" in loser.inner_text("#booking-error"), shown
+    assert loser.locator(f"#cell-{slots[4]}[data-state=booked]").count() == 1  # refreshed cell
+    assert loser.input_value("#booking-form textarea[name=reason]") in ("Desk one", "Desk two keeps this")
+    assert loser.locator("#booking-form input[name=patient_id]:checked").count() == 1
+    save_screenshot(loser, "schedule-just-taken")
+    for desk in desks:
+        assert desk.console.csp_violations() == []
+
+
+def test_date_navigation_keeps_url_in_step(new_page, base_url, staff, day_with_slots):
+    day, _ = day_with_slots
+    page = open_day(sign_in(new_page(), base_url, "reception1"), base_url, day)
+    page.click("a[data-nav='3']")  # next day
+    page.wait_for_url(lambda url: "date=" in url and day not in url)
+    assert "date=" in page.url and day not in page.url
+    page.go_back()
+    page.wait_for_selector("#grid table.day-grid")
+    assert day in page.url
+    page.reload()
+    assert page.locator("#grid table.day-grid").count() == 1  # a pushed URL opened directly: full page
