@@ -98,3 +98,20 @@ def test_date_navigation_keeps_url_in_step(new_page, base_url, staff, day_with_s
     assert day in page.url
     page.reload()
     assert page.locator("#grid table.day-grid").count() == 1  # a pushed URL opened directly: full page
+
+
+def test_a_swapped_in_form_is_live_the_moment_it_appears(new_page, base_url, staff, day_with_slots):
+    """Typing into the booking form as soon as it shows still searches: htmx wires new content on swap."""
+    day, slots = day_with_slots
+    page = open_day(sign_in(new_page(), base_url, "reception1"), base_url, day)
+    # Type from a MutationObserver, i.e. in the first microtask after the form is inserted:
+    # with htmx's default 20 ms settle delay the box is still inert then and the typing is lost.
+    page.evaluate("""() => new MutationObserver((records, observer) => {
+        const box = document.querySelector('#booking-form input[name=q]');
+        if (!box) { return; }
+        observer.disconnect();
+        box.value = 'Amani';
+        box.dispatchEvent(new Event('input', {bubbles: true}));
+    }).observe(document.getElementById('panel'), {childList: true, subtree: true})""")
+    page.click(f"#cell-{slots[1]} button")
+    page.locator("#patient-options label", has_text="Amani Wanjiku").wait_for(timeout=5_000)
