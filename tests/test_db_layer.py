@@ -356,23 +356,36 @@ def test_the_scanner_finds_what_it_must():
 def test_only_portal_db_builds_engines_and_only_extensions_builds_sqlalchemy():
     offenders = {}
     sqlalchemy_instances = 0
-    for folder, _, files in os.walk(os.path.join(ROOT, "portal")):
-        for name in files:
-            if not name.endswith(".py"):
-                continue
-            path = os.path.join(folder, name)
-            relative = os.path.relpath(path, ROOT)
-            if relative == os.path.join("portal", "db.py"):
-                continue
-            with open(path, encoding="utf-8") as handle:
-                calls = forbidden_calls(handle.read())
-            if relative == os.path.join("portal", "extensions.py"):
-                sqlalchemy_instances += calls.count("SQLAlchemy")
-                calls = [call for call in calls if call != "SQLAlchemy"]
-            if calls:
-                offenders[relative] = calls
+    for relative, source in portal_sources():
+        if relative == os.path.join("portal", "db.py"):
+            continue
+        calls = forbidden_calls(source)
+        if relative == os.path.join("portal", "extensions.py"):
+            sqlalchemy_instances += calls.count("SQLAlchemy")
+            calls = [call for call in calls if call != "SQLAlchemy"]
+        if calls:
+            offenders[relative] = calls
     assert offenders == {}, f"only portal/db.py may open engines or connections: {offenders}"
     assert sqlalchemy_instances == 1
+
+
+def portal_sources():
+    """(relative path, source) of every Python module in portal/."""
+    for folder, _, files in os.walk(os.path.join(ROOT, "portal")):
+        for name in sorted(files):
+            if name.endswith(".py"):
+                path = os.path.join(folder, name)
+                with open(path, encoding="utf-8") as handle:
+                    yield os.path.relpath(path, ROOT), handle.read()
+
+
+def test_only_transaction_commits():
+    """Service code commits through transaction() alone, so no multi-step change half-commits."""
+    commits = {path: [node.lineno for node in ast.walk(ast.parse(source))
+                      if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                      and node.func.attr == "commit"]
+               for path, source in portal_sources() if path != os.path.join("portal", "db.py")}
+    assert {path: lines for path, lines in commits.items() if lines} == {}
 
 
 def test_time_cursor_round_trips_and_junk_starts_from_the_top():

@@ -82,11 +82,12 @@ def test_search_finds_the_seeded_patient_every_way(loaded):
 
 
 AUDIT_INDEXES = {
-    # Phase 5 of the audit: what patients and appointments are searched and sorted by.
+    # Phase 5 of the audit: what patients, appointments and doctors are searched and sorted by.
     "patient": [("phone",), ("last_name",), ("first_name", "last_name"), ("created_at",),
                 ("file_number",), ("assigned_to_id",), ("date_of_birth",), ("search_vector",)],
     "appointment": [("patient_id", "starts_at"), ("doctor_id", "starts_at"), ("starts_at",),
                     ("created_at",), ("updated_at",), ("reviewed_by_id",)],
+    "doctor": [("name",), ("phone",), ("user_id",), ("licence_number",)],
 }
 
 
@@ -97,7 +98,7 @@ def test_indexes_the_audit_lists_exist(app):
             FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid
             CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n)
             JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum
-            WHERE t.relname IN ('patient', 'appointment')
+            WHERE t.relname IN ('patient', 'appointment', 'doctor')
             GROUP BY t.relname, i.indexrelid""")).all()
     leading = {(table, tuple(cols[:n])) for table, cols in rows for n in range(1, len(cols) + 1)}
     for table, wanted in AUDIT_INDEXES.items():
