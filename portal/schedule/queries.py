@@ -186,10 +186,11 @@ def questions_for_reception(limit: int = 20) -> list:
 
 
 def free_slots(doctor_id: int, day: date, limit: int = 100) -> list[Slot]:
-    """A doctor's free future slots on a day (for rescheduling)."""
+    """An active doctor's free future slots on a day (for rescheduling)."""
     start, end = local_day_bounds(day)
     return list(db.session.scalars(
-        select(Slot).where(Slot.doctor_id == doctor_id, Slot.status == "open",
+        select(Slot).join(Doctor, Doctor.id == Slot.doctor_id)
+        .where(Slot.doctor_id == doctor_id, Doctor.is_active, Slot.status == "open",
                            Slot.starts_at >= max(start, now_utc()), Slot.starts_at < end)
         .order_by(Slot.starts_at).limit(limit)))
 

@@ -196,13 +196,15 @@ def _appointment_panel(appointment_id: int, message: str | None = None, error: s
     if appointment is None:
         fail(404, "That appointment does not exist.")
     local_day = appointment.starts_at.astimezone(services.clinic_zone()).date()
+    reschedulable = appointment.status in services.RESCHEDULABLE and _can_book()
     return render("schedule/appointment.html", block="panel", status=status, appointment=appointment,
                   events=events,
                   actions=services.allowed_actions(appointment, current_user.role, current_user.id),
                   status_label=services.status_label, message=message, error=error,
                   can_book=_can_book(), day=local_day,
                   oob_cells=queries.cells_for(oob_slot_ids or []) if _on_day_grid() else [],
-                  reschedulable=appointment.status in services.RESCHEDULABLE and _can_book(),
+                  reschedulable=reschedulable,
+                  reschedule_doctors=queries.grid_doctors() if reschedulable else [],
                   cancellable=appointment.status in services.CANCELLABLE and _can_book(),
                   answerable=(appointment.status == "pending_review" and _can_book()
                               and appointment.review_outcome == "info_requested"),

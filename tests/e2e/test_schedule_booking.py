@@ -115,3 +115,29 @@ def test_a_swapped_in_form_is_live_the_moment_it_appears(new_page, base_url, sta
     }).observe(document.getElementById('panel'), {childList: true, subtree: true})""")
     page.click(f"#cell-{slots[1]} button")
     page.locator("#patient-options label", has_text="Amani Wanjiku").wait_for(timeout=5_000)
+
+
+def test_reception_moves_an_appointment_to_another_doctor(new_page, base_url, app, staff, day_with_slots):
+    day, slots = day_with_slots
+    with app.app_context():
+        other = Doctor(name="Dr. Second", licence_number="KMPDC-E2E-2", specialisation="Aesthetics")
+        db.session.add(other)
+        db.session.commit()
+        other_id = other.id
+    other_slots = make_slots(app, other_id, day_offset=1, count=8)
+    page = open_day(sign_in(new_page(), base_url, "reception1"), base_url, day)
+    fill_booking(page, slots[0], "Amani", "Amani Wanjiku", "Moves to Dr. Second")
+    page.click("#booking-form button[type=submit]")
+    page.wait_for_selector(f"#cell-{slots[0]}[data-state=booked]")
+
+    page.click(f"#cell-{slots[0]} a")
+    page.click("details.reschedule summary")
+    page.wait_for_selector(f"#reschedule-slot option[value='{slots[1]}']", state="attached")  # same doctor first
+    page.select_option("#reschedule-doctor", str(other_id))
+    page.wait_for_selector(f"#reschedule-slot option[value='{other_slots[3]}']", state="attached")
+    page.select_option("#reschedule-slot", str(other_slots[3]))
+    page.click("details.reschedule button[type=submit]")
+    page.wait_for_selector(f"#cell-{other_slots[3]}[data-state=booked]")
+    assert "Moved" in page.inner_text("#panel") and "Dr. Second" in page.inner_text("#panel")
+    assert page.locator(f"#cell-{slots[0]}[data-state=free]").count() == 1
+    assert page.console.csp_violations() == []

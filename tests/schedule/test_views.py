@@ -4,7 +4,9 @@ from __future__ import annotations
 import re
 
 import pytest
+from sqlalchemy import text
 
+from portal.extensions import db
 from portal.idempotency import new_key
 from tests.conftest import csrf_from
 from tests.schedule.conftest import assert_invariants, count
@@ -177,6 +179,50 @@ def test_reschedule_over_http(app, login_as, slots, patients):
     assert count(app, "SELECT string_agg(id::text, ',' ORDER BY id) FROM slot WHERE appointment_id = :a",
                  a=appointment) == f"{ids[5]},{ids[6]}"
     assert_invariants(app)
+
+
+def test_reschedule_to_another_doctor_over_http(app, login_as, doctors, slots, patients):
+    client = login_as("reception")
+    first, second = (slots[d] for d in doctors)
+    post_booking(client, first[0], patients[0], length=2)
+    appointment = count(app, "SELECT id FROM appointment")
+    panel = client.get(f"/schedule/appointments/{appointment}", headers=HX).get_data(as_text=True)
+    assert f'<option value="{doctors[1]}" >Dr. Test Two' in panel
+    assert f'<option value="{doctors[0]}" selected>Dr. Test One' in panel
+    options = client.get(f"/schedule/appointments/{appointment}/free-slots?date={tomorrow(app)}"
+                         f"&doctor_id={doctors[1]}", headers=HX).get_data(as_text=True)
+    assert f'value="{second[5]}"' in options and f'value="{first[5]}"' not in options
+    moved = client.post(f"/schedule/appointments/{appointment}/reschedule",
+                        data={"slot_id": second[5], "csrf_token": token(client)}, headers=HX)
+    assert moved.status_code == 200 and "Moved" in moved.get_data(as_text=True)
+    assert count(app, "SELECT doctor_id FROM appointment") == doctors[1]
+    assert count(app, "SELECT string_agg(id::text, ',' ORDER BY id) FROM slot WHERE appointment_id = :a",
+                 a=appointment) == f"{second[5]},{second[6]}"
+    assert count(app, "SELECT count(*) FROM slot WHERE doctor_id = :d AND status = 'booked'", d=doctors[0]) == 0
+    assert_invariants(app)
+
+
+def test_reschedule_offers_no_time_with_an_inactive_doctor(app, login_as, doctors, slots, patients):
+    client = login_as("reception")
+    first, second = (slots[d] for d in doctors)
+    post_booking(client, first[0], patients[0])
+    appointment = count(app, "SELECT id FROM appointment")
+    with app.app_context():
+        db.session.execute(text("UPDATE doctor SET is_active = false WHERE id = :d"), {"d": doctors[1]})
+        db.session.commit()
+    panel = client.get(f"/schedule/appointments/{appointment}", headers=HX).get_data(as_text=True)
+    assert "Dr. Test Two" not in panel
+    options = client.get(f"/schedule/appointments/{appointment}/free-slots?date={tomorrow(app)}"
+                         f"&doctor_id={doctors[1]}", headers=HX).get_data(as_text=True)
+    assert "No free time that day" in options
+    refused = client.post(f"/schedule/appointments/{appointment}/reschedule",
+                          data={"slot_id": second[5], "csrf_token": token(client)}, headers=HX)
+    assert "not taking appointments" in refused.get_data(as_text=True)
+    assert count(app, "SELECT doctor_id FROM appointment") == doctors[0]
+    assert count(app, "SELECT string_agg(id::text, ',') FROM slot WHERE appointment_id = :a",
+                 a=appointment) == str(first[0])
+    junk = client.get(f"/schedule/appointments/{appointment}/free-slots?doctor_id=abc", headers=HX)
+    assert junk.status_code == 422
 
 
 def test_patient_picker_uses_patient_search(app, login_as, patients):
