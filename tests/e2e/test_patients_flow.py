@@ -50,3 +50,39 @@ def test_register_find_open_and_book(new_page, base_url, staff):
     assert f"patient_id={patient_id}" in page.url
     assert "Akinyi N'Dege-Ouma" in page.inner_text("#booking-for")
     assert page.console.csp_violations() == []
+
+
+def test_an_edit_made_on_a_stale_copy_shows_what_changed_and_saves_nothing(new_page, base_url, app, staff):
+    from datetime import date
+
+    from portal.extensions import db
+    from portal.models import Patient
+
+    with app.app_context():
+        patient = Patient(first_name="Zawadi", last_name="Achieng", date_of_birth=date(1988, 4, 2), sex="female",
+                          phone="+254712000555", consent_data_processing=True)
+        db.session.add(patient)
+        db.session.commit()
+        patient_id = patient.id
+    tabs = [sign_in(new_page(), base_url, "reception1") for _ in range(2)]
+    for tab in tabs:
+        tab.goto(f"{base_url}/patients/{patient_id}/edit")
+    first, second = tabs
+    first.fill("#f-phone", "0722 000 111")
+    first.click("#patient-form button[type=submit]")
+    first.wait_for_url(f"{base_url}/patients/{patient_id}")
+
+    second.fill("#f-allergies", "Latex")
+    second.click("#patient-form button[type=submit]")
+    second.locator("#patient-form .stale").wait_for()
+    changed = second.inner_text(".current-values")
+    assert "+254722000111" in changed and "+254712000555" in changed
+    with app.app_context():
+        saved = db.session.get(Patient, patient_id)
+        assert (saved.phone, saved.allergies) == ("+254722000111", None)
+
+    second.fill("#f-phone", "+254722000111")  # keep the other desk's new number, then save again
+    second.click("#patient-form button[type=submit]")
+    second.wait_for_url(f"{base_url}/patients/{patient_id}")
+    assert "Latex" in second.inner_text(".allergies")
+    assert second.console.csp_violations() == []

@@ -141,3 +141,58 @@ def test_reception_moves_an_appointment_to_another_doctor(new_page, base_url, ap
     assert "Moved" in page.inner_text("#panel") and "Dr. Second" in page.inner_text("#panel")
     assert page.locator(f"#cell-{slots[0]}[data-state=free]").count() == 1
     assert page.console.csp_violations() == []
+
+
+def test_a_consultation_request_goes_between_reception_and_the_doctors_tablet(new_page, base_url, staff,
+                                                                              day_with_slots):
+    day, slots = day_with_slots
+    desk = open_day(sign_in(new_page(), base_url, "reception1"), base_url, day)
+    fill_booking(desk, slots[3], "Chege", "Chege Wanjiku", "Rhinoplasty consultation")
+    desk.check("#booking-form input[name=pending_review]")
+    desk.click("#booking-form button[type=submit]")
+    desk.wait_for_selector(f"#cell-{slots[3]}[data-state=booked]")
+    assert "pending doctor review" in desk.inner_text(f"#cell-{slots[3]}")
+
+    tablet = sign_in(new_page(viewport=(768, 1024)), base_url, "doctor1")
+    assert tablet.url.endswith("/schedule/mine")
+    request = tablet.locator(".request", has_text="Chege Wanjiku")
+    request.locator("textarea[name=notes]").fill("Please bring the referral letter.")
+    request.locator("button[value=ask_info]").click()
+    tablet.locator(".request", has_text="Asked reception for more information.").wait_for()
+
+    desk.goto(f"{base_url}/schedule/?date={day}")
+    desk.click("details.questions a")
+    desk.fill("form.answer textarea[name=answer]", "She will bring it on the day.")
+    desk.click("form.answer button[type=submit]")
+    desk.locator("#panel", has_text="Sent to the doctor for review again.").wait_for()
+
+    tablet.reload()
+    request = tablet.locator(".request", has_text="Chege Wanjiku")
+    assert "She will bring it on the day." in request.inner_text()
+    request.locator("button[value=approve]").click()
+    tablet.locator(".request", has_text="Approved.").wait_for()
+    save_screenshot(tablet, "tablet-doctor-approves-request")
+    desk.goto(f"{base_url}/schedule/?date={day}")
+    assert "booked" in desk.inner_text(f"#cell-{slots[3]}")
+    assert desk.locator("details.questions").count() == 0
+    assert desk.console.csp_violations() == [] and tablet.console.csp_violations() == []
+
+
+def test_reception_confirms_then_cancels_and_the_slot_is_free_again(new_page, base_url, staff, day_with_slots):
+    day, slots = day_with_slots
+    desk = open_day(sign_in(new_page(), base_url, "reception1"), base_url, day)
+    fill_booking(desk, slots[5], "Baraka", "Baraka Wanjiku", "Follow-up")
+    desk.click("#booking-form button[type=submit]")
+    desk.wait_for_selector(f"#cell-{slots[5]}[data-state=booked]")
+    desk.click("#booked a")
+    desk.click("#panel button[data-to=confirmed]")
+    desk.locator("#panel article[data-status=confirmed]").wait_for()
+    assert "confirmed" in desk.inner_text(f"#cell-{slots[5]}")
+    desk.click("details.cancel summary")
+    desk.select_option("details.cancel select[name=by]", "patient")
+    desk.fill("details.cancel input[name=reason]", "Travelling that week")
+    desk.click("details.cancel button[type=submit]")
+    desk.locator("#panel article[data-status=cancelled]").wait_for()
+    desk.wait_for_selector(f"#cell-{slots[5]}[data-state=free] button")
+    assert "Travelling that week" in desk.inner_text("#panel")
+    assert desk.console.csp_violations() == []
