@@ -5,6 +5,7 @@ import hashlib
 import logging
 import os
 import re
+from html.parser import HTMLParser
 
 import pytest
 from flask import abort
@@ -195,6 +196,57 @@ def test_no_template_needs_unsafe_inline():
                 if pattern.search(source):
                     offences.append(f"{os.path.relpath(path, ROOT)}: {what}")
     assert offences == []
+
+
+class _InheritedTargets(HTMLParser):
+    """Elements that make htmx requests without their own hx-target inside one that has one."""
+
+    VOID = {"input", "meta", "link", "br", "img", "hr", "source", "wbr", "area", "base", "col", "embed"}
+
+    def __init__(self):
+        super().__init__()
+        self.open: list[tuple[str, bool]] = []
+        self.found: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        names = {name for name, _ in attrs}
+        requests = names & {"hx-get", "hx-post"}
+        if requests and "hx-target" not in names and any(targeted for _, targeted in self.open):
+            self.found.append(f"<{tag} {dict(attrs).get('id') or dict(attrs).get('name') or ''}> line "
+                              f"{self.getpos()[0]}")
+        if tag not in self.VOID:
+            self.open.append((tag, "hx-target" in names))
+
+    def handle_endtag(self, tag):
+        for index in range(len(self.open) - 1, -1, -1):
+            if self.open[index][0] == tag:
+                del self.open[index:]
+                break
+
+
+def inherited_targets(source: str) -> list[str]:
+    parser = _InheritedTargets()
+    parser.feed(source)
+    return parser.found
+
+
+def test_the_target_scan_finds_an_inherited_target():
+    form = '<form hx-post="/a" hx-target="#panel"><select hx-get="/b" hx-trigger="load"></select></form>'
+    assert len(inherited_targets(form)) == 1
+    assert inherited_targets(form.replace('hx-trigger', 'hx-target="this" hx-trigger')) == []
+
+
+def test_no_htmx_request_inherits_the_target_of_an_enclosing_element():
+    """htmx inherits hx-target: a select inside a form aimed at #panel would swap the whole panel."""
+    found = {}
+    for folder, _, files in os.walk(os.path.join(ROOT, "templates")):
+        for name in files:
+            path = os.path.join(folder, name)
+            with open(path, encoding="utf-8") as handle:
+                hits = inherited_targets(handle.read())
+            if hits:
+                found[os.path.relpath(path, ROOT)] = hits
+    assert found == {}
 
 
 def test_every_asset_the_layout_links_is_served(client):
