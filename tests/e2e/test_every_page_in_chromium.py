@@ -1,0 +1,55 @@
+"""Each role opens its pages over the demo data in Chromium: no script or htmx error, nothing missing."""
+import pytest
+from sqlalchemy import select
+
+from portal.extensions import db
+from portal.models import Appointment, Doctor, Patient
+from portal.seed import DEMO_PASSWORD, seed_demo
+from tests.e2e.conftest import sign_in
+
+PAGES = {
+    "admin": ["/admin/staff", "/schedule/", "/schedule/doctors", "/schedule/doctors/{doctor}",
+              "/patients/list", "/patients/{patient}"],
+    "reception": ["/schedule/", "/schedule/?date={tomorrow}", "/schedule/appointments/{appointment}",
+                  "/schedule/list", "/patients/", "/patients/?q=kamau", "/patients/new",
+                  "/patients/list?pending=1", "/patients/{patient}", "/patients/{patient}/edit",
+                  "/schedule/?patient_id={patient}"],
+    "nurse": ["/schedule/list", "/schedule/list?doctor={doctor}", "/schedule/", "/patients/?q=0712",
+              "/patients/{patient}"],
+    "dr.mwangi": ["/schedule/mine", "/schedule/my-availability", "/schedule/appointments/{appointment}",
+                  "/schedule/list", "/patients/{patient}"],
+}
+
+
+@pytest.fixture
+def demo(app):
+    """The demo clinic of `make run`; returns ids and dates the page paths need."""
+    from portal.schedule.services import clinic_today
+
+    with app.app_context():
+        seed_demo()
+        mwangi = db.session.scalar(select(Doctor.id).where(Doctor.licence_number == "KMPDC-A1001"))
+        return {"doctor": mwangi,
+                "patient": db.session.scalar(select(Patient.id).order_by(Patient.id)),
+                "appointment": db.session.scalar(select(Appointment.id).where(Appointment.doctor_id == mwangi)
+                                                 .order_by(Appointment.starts_at.desc())),
+                "tomorrow": date_after(clinic_today())}
+
+
+def date_after(day) -> str:
+    return day.fromordinal(day.toordinal() + 1).isoformat()
+
+
+@pytest.mark.parametrize("user", list(PAGES))
+def test_every_page_opens_without_an_error(new_page, base_url, demo, user):
+    page = sign_in(new_page(), base_url, user, DEMO_PASSWORD)
+    problems = []
+    for path in PAGES[user]:
+        url = base_url + path.format(**demo)
+        before = len(page.console.messages)
+        response = page.goto(url)
+        page.wait_for_load_state("networkidle")  # load-triggered htmx requests included
+        errors = [m for m in page.console.messages[before:] if m.startswith(("error", "pageerror", "missing"))]
+        if response.status != 200 or errors:
+            problems.append(f"{path}: HTTP {response.status} {errors}")
+    assert problems == []
