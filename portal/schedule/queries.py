@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import select, text, tuple_
+from sqlalchemy import exists, select, text, tuple_
 
 from ..db import Page, fetch_page, page_size, parse_time_cursor, time_cursor
 from ..extensions import db
@@ -12,6 +12,7 @@ from ..models.schedule import Appointment, AppointmentEvent, Doctor, Slot
 from .services import clinic_today, local_day_bounds, now_utc
 
 MAX_DOCTORS_ON_GRID = 30
+MAX_DOCTORS = 500  # a clinic has dozens; the bound only keeps every list finite
 MAX_SLOTS_ON_GRID = 30 * 96
 DOCTOR_WINDOW_DAYS = 14
 
@@ -44,6 +45,8 @@ class DayGrid:
     times: list[datetime]
     cells: dict
     version: str
+    doctors_working: int  # how many work that day (in the chosen specialisation); more than shown if capped
+    specialisation: str | None = None
 
 
 CELLS_SQL = """
@@ -67,16 +70,35 @@ def _cell(row, now: datetime) -> Cell:
                 bool(row.appointment_starts_at and row.appointment_starts_at < row.starts_at), row.doctor)
 
 
-def grid_doctors() -> list:
+def active_doctors() -> list:
+    """Active doctors by name, for pickers (id, name, specialisation)."""
     return list(db.session.execute(select(Doctor.id, Doctor.name, Doctor.specialisation)
                                    .where(Doctor.is_active).order_by(Doctor.name, Doctor.id)
-                                   .limit(MAX_DOCTORS_ON_GRID)))
+                                   .limit(MAX_DOCTORS)))
 
 
-def day_grid(day: date) -> DayGrid:
-    """Active doctors as columns, the day's slot start times as rows (bounded)."""
+def specialisations() -> list[str]:
+    """The active doctors' specialisations, for the grid's filter."""
+    return list(db.session.scalars(select(Doctor.specialisation).where(Doctor.is_active).distinct()
+                                   .order_by(Doctor.specialisation).limit(MAX_DOCTORS)))
+
+
+def working_doctors(day: date, specialisation: str | None = None) -> list:
+    """Active doctors with slots on the day, optionally of one specialisation, by name."""
     start, end = local_day_bounds(day)
-    doctors = grid_doctors()
+    stmt = (select(Doctor.id, Doctor.name, Doctor.specialisation)
+            .where(Doctor.is_active, exists().where(Slot.doctor_id == Doctor.id, Slot.starts_at >= start,
+                                                    Slot.starts_at < end)))
+    if specialisation:
+        stmt = stmt.where(Doctor.specialisation == specialisation)
+    return list(db.session.execute(stmt.order_by(Doctor.name, Doctor.id).limit(MAX_DOCTORS)))
+
+
+def day_grid(day: date, specialisation: str | None = None) -> DayGrid:
+    """Doctors working that day as columns (at most MAX_DOCTORS_ON_GRID), slot times as rows."""
+    start, end = local_day_bounds(day)
+    working = working_doctors(day, specialisation)
+    doctors = working[:MAX_DOCTORS_ON_GRID]
     rows = db.session.execute(text(CELLS_SQL.format(
         where="s.starts_at >= :start AND s.starts_at < :end AND s.doctor_id = ANY(:doctors)")),
         {"start": start, "end": end, "doctors": [d.id for d in doctors], "limit": MAX_SLOTS_ON_GRID})
@@ -85,7 +107,7 @@ def day_grid(day: date) -> DayGrid:
     for row in rows:
         cells[(row.doctor_id, row.starts_at)] = _cell(row, now)
     times = sorted({starts_at for _, starts_at in cells})
-    return DayGrid(day, doctors, times, cells, day_version(day))
+    return DayGrid(day, doctors, times, cells, day_version(day), len(working), specialisation)
 
 
 def booked_cells(result) -> list[Cell]:

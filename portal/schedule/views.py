@@ -70,9 +70,19 @@ def _can_book() -> bool:
 
 # ---- the day grid ---------------------------------------------------------------
 
-def _day_context(day: date, patient: Patient | None) -> dict:
-    return {"day": day, "grid": queries.day_grid(day), "patient": patient,
+def _specialisation_arg(value: str | None) -> str | None:
+    value = " ".join((value or "").split())
+    if len(value) > 80:
+        fail(422, "That specialisation is not valid.")
+    return value or None
+
+
+def _day_context(day: date, patient: Patient | None, specialisation: str | None) -> dict:
+    return {"day": day, "grid": queries.day_grid(day, specialisation), "patient": patient,
             "patient_id": patient.id if patient else None, "can_book": _can_book(),
+            # What the day's links and its poll carry besides the date.
+            "nav_args": {name: value for name, value in (("patient_id", patient.id if patient else None),
+                                                         ("spec", specialisation)) if value},
             "poll_seconds": POLL_SECONDS, "today": services.clinic_today(),
             "prev_day": day - timedelta(days=1), "next_day": day + timedelta(days=1)}
 
@@ -82,9 +92,11 @@ def _day_context(day: date, patient: Patient | None) -> dict:
 def day():
     day = _day_arg(request.args.get("date"))
     patient = _patient(_int_arg(request.args.get("patient_id"), "patient number"))
+    specialisation = _specialisation_arg(request.args.get("spec"))
     # Reception's to-do lists sit above the grid: the grid's poll neither shows nor reads them.
     desk = _can_book()
-    return render("schedule/day.html", block="day", **_day_context(day, patient),
+    return render("schedule/day.html", block="day", **_day_context(day, patient, specialisation),
+                  specialisations=queries.specialisations(),
                   needs_rescheduling=availability.needs_rescheduling(20) if desk else [],
                   questions=queries.questions_for_reception(20) if desk else [])
 
@@ -97,7 +109,8 @@ def grid():
     if wants_fragment() and request.args.get("v") == queries.day_version(day):
         return make_response("", 204)
     patient = _patient(_int_arg(request.args.get("patient_id"), "patient number"))
-    return render("schedule/day.html", block="grid", **_day_context(day, patient))
+    return render("schedule/day.html", block="grid",
+                  **_day_context(day, patient, _specialisation_arg(request.args.get("spec"))))
 
 
 @bp.route("/list")
@@ -108,7 +121,7 @@ def day_list():
     doctor_id = _int_arg(request.args.get("doctor_id"), "doctor")
     rows, truncated = services.read_day_list(day, doctor_id)
     return render("schedule/list.html", day=day, rows=rows, truncated=truncated,
-                  doctors=queries.grid_doctors(), doctor_id=doctor_id,
+                  doctors=queries.active_doctors(), doctor_id=doctor_id,
                   today=services.clinic_today(), prev_day=day - timedelta(days=1),
                   next_day=day + timedelta(days=1), status_label=services.status_label)
 
@@ -204,7 +217,7 @@ def _appointment_panel(appointment_id: int, message: str | None = None, error: s
                   can_book=_can_book(), day=local_day,
                   oob_cells=queries.cells_for(oob_slot_ids or []) if _on_day_grid() else [],
                   reschedulable=reschedulable,
-                  reschedule_doctors=queries.grid_doctors() if reschedulable else [],
+                  reschedule_doctors=queries.active_doctors() if reschedulable else [],
                   cancellable=appointment.status in services.CANCELLABLE and _can_book(),
                   answerable=(appointment.status == "pending_review" and _can_book()
                               and appointment.review_outcome == "info_requested"),

@@ -56,6 +56,55 @@ def test_bad_dates_get_a_clear_message(login_as, bad):
     assert "is not a date" in response.get_data(as_text=True)
 
 
+def columns(page: str) -> list[str]:
+    return re.findall(r'<th scope="col">([^<]+)<small>', page)
+
+
+def test_grid_shows_the_doctors_working_that_day_and_filters_by_specialisation(app, login_as, doctors):
+    from tests.schedule.conftest import make_slots
+    make_slots(app, doctors[0], count=4)  # Dr. Test Two has no slots tomorrow
+    client = login_as("reception")
+    page = client.get(f"/schedule/?date={tomorrow(app)}").get_data(as_text=True)
+    assert columns(page) == ["Dr. Test One"]
+    make_slots(app, doctors[1], count=4)
+    page = client.get(f"/schedule/?date={tomorrow(app)}").get_data(as_text=True)
+    assert columns(page) == ["Dr. Test One", "Dr. Test Two"]
+    assert '<option >Aesthetics</option>' in page and '<option >General surgery</option>' in page
+
+    only = client.get(f"/schedule/?date={tomorrow(app)}&spec=Aesthetics").get_data(as_text=True)
+    assert columns(only) == ["Dr. Test Two"] and "<option selected>Aesthetics</option>" in only
+    assert "spec=Aesthetics" in re.search(r'id="grid"[^>]*hx-get="([^"]+)"', only).group(1)  # the poll keeps it
+    day_links = re.findall(r'data-nav="\d"[^>]*hx-get="([^"]+)"', only)
+    assert len(day_links) == 3 and all("spec=Aesthetics" in href for href in day_links)
+    poll = client.get(f"/schedule/grid?date={tomorrow(app)}&spec=Aesthetics", headers=HX).get_data(as_text=True)
+    assert columns(poll) == ["Dr. Test Two"]
+    none = client.get(f"/schedule/?date={tomorrow(app)}&spec=Dermatology").get_data(as_text=True)
+    assert columns(none) == [] and "No doctor of Dermatology works on" in none
+
+
+def test_more_doctors_than_the_grid_holds_are_said_not_hidden(app, login_as):
+    from portal.models import Doctor
+    from tests.schedule.conftest import make_slots
+    with app.app_context():
+        many = [Doctor(name=f"Dr. Many {i:02d}", licence_number=f"MANY-{i}",
+                       specialisation="Aesthetics" if i < 5 else "General surgery") for i in range(32)]
+        db.session.add_all(many)
+        db.session.commit()
+        ids = [d.id for d in many]
+    for doctor_id in ids:
+        make_slots(app, doctor_id, count=2)
+    client = login_as("reception")
+    page = client.get(f"/schedule/?date={tomorrow(app)}").get_data(as_text=True)
+    assert len(columns(page)) == 30 and "Showing 30 of 32 doctors working this day" in page
+    some = client.get(f"/schedule/?date={tomorrow(app)}&spec=Aesthetics").get_data(as_text=True)
+    assert len(columns(some)) == 5 and "Showing" not in some
+
+
+def test_a_huge_specialisation_is_refused_clearly(login_as):
+    response = login_as("reception").get("/schedule/?spec=" + "x" * 10_000)
+    assert response.status_code == 422 and "specialisation is not valid" in response.get_data(as_text=True)
+
+
 def test_patient_id_preselects_patient(app, login_as, slots, patients):
     client = login_as("reception")
     page = client.get(f"/schedule/?date={tomorrow(app)}&patient_id={patients[3]}").get_data(as_text=True)
