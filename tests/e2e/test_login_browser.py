@@ -44,7 +44,9 @@ def layout_problems(page) -> list[str]:
             problems.push(`page is ${doc.scrollWidth}px wide in a ${window.innerWidth}px window`);
         }
         for (const el of document.querySelectorAll(selector)) {
-            const box = el.getBoundingClientRect();
+            // A checkbox's or radio's label is its touch target: a tap on the label toggles it.
+            const label = el.matches('[type=checkbox], [type=radio]') ? el.closest('label') : null;
+            const box = (label || el).getBoundingClientRect();
             if (box.width === 0 || box.height === 0) continue;  // not shown
             if (box.height < 44 || (el.matches('button, [role=button], a') && box.width < 44)) {
                 problems.push(`${el.tagName.toLowerCase()} "${(el.innerText || el.name || '').trim()}" is ${Math.round(box.width)}x${Math.round(box.height)}`);
