@@ -36,6 +36,11 @@ else:
 from prometheus_client import multiprocess  # noqa: E402  (after the folder is set)
 
 
+def when_ready(server):
+    # With reuse_port the master holds no socket, so gunicorn's own "Listening at:" line is empty.
+    server.log.info("Workers listen at: %s (each on its own SO_REUSEPORT socket)", ", ".join(server.cfg.bind))
+
+
 def child_exit(server, worker):
     """Drop a dead worker's live gauges (pool figures) from the merged metrics."""
     multiprocess.mark_process_dead(worker.pid)
