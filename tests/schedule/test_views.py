@@ -238,6 +238,8 @@ def test_reschedule_to_another_doctor_over_http(app, login_as, doctors, slots, p
     panel = client.get(f"/schedule/appointments/{appointment}", headers=HX).get_data(as_text=True)
     assert f'<option value="{doctors[1]}" >Dr. Test Two' in panel
     assert f'<option value="{doctors[0]}" selected>Dr. Test One' in panel
+    assert f'href="/patients/{patients[0]}"' in panel  # the profile, with allergies, is one tap away
+    assert "booked → booked" not in panel
     options = client.get(f"/schedule/appointments/{appointment}/free-slots?date={tomorrow(app)}"
                          f"&doctor_id={doctors[1]}", headers=HX).get_data(as_text=True)
     assert f'value="{second[5]}"' in options and f'value="{first[5]}"' not in options
