@@ -13,7 +13,7 @@ from ..db import transaction
 from ..extensions import db
 from ..models import StaffUser
 from ..models.schedule import Availability, Doctor, TimeOff
-from .services import ScheduleError, clinic_today, clean_text
+from .services import ScheduleError, clean_text, clinic_today, now_utc
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 SLOT_MINUTES = (10, 15, 20, 30, 45, 60, 90, 120)
@@ -112,21 +112,33 @@ def generate_slots(doctor_id: int | None = None, weeks: int | None = None) -> Ge
         return _generate(session, doctor_id, weeks)
 
 
+NO_LONGER_ACTIVE = "the doctor no longer takes appointments"
+NEEDS_RESCHEDULING_SQL = f"""
+    SELECT DISTINCT ON (x.starts_at, x.id) x.* FROM (
+      SELECT a.id, a.starts_at, d.name AS doctor, p.first_name || ' ' || p.last_name AS patient,
+             a.status, t.reason
+      FROM time_off t
+      JOIN appointment a ON a.doctor_id = t.doctor_id
+           AND a.starts_at >= (CAST(t.starts_on AS timestamp) AT TIME ZONE :tz)
+           AND a.starts_at < (CAST(t.ends_on + 1 AS timestamp) AT TIME ZONE :tz)
+      JOIN doctor d ON d.id = a.doctor_id JOIN patient p ON p.id = a.patient_id
+      WHERE t.ends_on >= :today AND a.status IN ('pending_review', 'booked', 'confirmed')
+        AND a.starts_at > :now AND (CAST(:doctor AS bigint) IS NULL OR t.doctor_id = :doctor)
+      UNION ALL
+      SELECT a.id, a.starts_at, d.name, p.first_name || ' ' || p.last_name, a.status, '{NO_LONGER_ACTIVE}'
+      FROM doctor d
+      JOIN appointment a ON a.doctor_id = d.id AND a.starts_at > :now
+      JOIN patient p ON p.id = a.patient_id
+      WHERE NOT d.is_active AND a.status IN ('pending_review', 'booked', 'confirmed')
+        AND (CAST(:doctor AS bigint) IS NULL OR d.id = :doctor)
+    ) x ORDER BY x.starts_at, x.id LIMIT :limit"""
+
+
 def needs_rescheduling(limit: int = 50, doctor_id: int | None = None) -> list:
-    """Active future appointments that fall into their doctor's time off (for reception)."""
-    tz = current_app.config["CLINIC_TIMEZONE"]
-    return list(db.session.execute(text("""
-        SELECT a.id, a.starts_at, d.name AS doctor, p.first_name || ' ' || p.last_name AS patient,
-               a.status, t.reason
-        FROM time_off t
-        JOIN appointment a ON a.doctor_id = t.doctor_id
-             AND a.starts_at >= (CAST(t.starts_on AS timestamp) AT TIME ZONE :tz)
-             AND a.starts_at < (CAST(t.ends_on + 1 AS timestamp) AT TIME ZONE :tz)
-        JOIN doctor d ON d.id = a.doctor_id JOIN patient p ON p.id = a.patient_id
-        WHERE t.ends_on >= :today AND a.status IN ('pending_review', 'booked', 'confirmed')
-          AND a.starts_at > now() AND (CAST(:doctor AS bigint) IS NULL OR t.doctor_id = :doctor)
-        ORDER BY a.starts_at, a.id LIMIT :limit"""),
-        {"tz": tz, "today": clinic_today(), "limit": limit, "doctor": doctor_id}))
+    """Active future appointments in their doctor's time off, or with a doctor no longer active."""
+    return list(db.session.execute(text(NEEDS_RESCHEDULING_SQL), {
+        "tz": current_app.config["CLINIC_TIMEZONE"], "today": clinic_today(), "now": now_utc(),
+        "limit": limit, "doctor": doctor_id}))
 
 
 # ---- doctors ----------------------------------------------------------------------
@@ -149,7 +161,7 @@ def _doctor_fields(form: dict) -> dict:
         "specialisation": clean_text(form.get("specialisation"), "specialisation", 80, required=True),
         "email": clean_text(form.get("email"), "email", 254),
         "phone": None, "user_id": None,
-        "is_active": str(form.get("is_active", "1")) in ("1", "on", "true"),
+        "is_active": str(form.get("is_active", "")) in ("1", "on", "true"),  # an unticked box is not sent
     }
     if not LICENCE.match(values["licence_number"]):
         raise ScheduleError("A licence number has letters, digits, dashes, slashes or dots.", field="licence_number")

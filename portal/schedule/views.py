@@ -404,7 +404,9 @@ def doctor_profile(doctor_id: int):
         saved = availability.save_doctor(request.form.to_dict(), doctor_id)
     except ScheduleError as error:
         return _doctor_page(_doctor_or_404(doctor_id), error.status, error, form=request.form.to_dict())
-    flash(f"Saved {saved.name}.")
+    waiting = [] if saved.is_active else availability.needs_rescheduling(50, saved.id)
+    flash(f"Saved {saved.name}." + (f" {len(waiting)} future appointment(s) with this doctor must move to "
+                                    "another doctor; reception sees them on the schedule." if waiting else ""))
     return redirect_to(url_for("schedule.doctor_edit", doctor_id=doctor.id))
 
 

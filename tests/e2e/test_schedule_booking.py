@@ -196,3 +196,26 @@ def test_reception_confirms_then_cancels_and_the_slot_is_free_again(new_page, ba
     desk.wait_for_selector(f"#cell-{slots[5]}[data-state=free] button")
     assert "Travelling that week" in desk.inner_text("#panel")
     assert desk.console.csp_violations() == []
+
+
+def test_admin_unticks_active_and_reception_is_told_what_to_move(new_page, base_url, app, staff, day_with_slots):
+    day, slots = day_with_slots
+    desk = open_day(sign_in(new_page(), base_url, "reception1"), base_url, day)
+    fill_booking(desk, slots[6], "Amani", "Amani Wanjiku", "Before the doctor leaves")
+    desk.click("#booking-form button[type=submit]")
+    desk.wait_for_selector(f"#cell-{slots[6]}[data-state=booked]")
+
+    admin = sign_in(new_page(), base_url, "admin1")
+    with app.app_context():
+        doctor_id = db.session.query(Doctor.id).filter_by(licence_number="KMPDC-E2E").scalar()
+    admin.goto(f"{base_url}/schedule/doctors/{doctor_id}")
+    admin.click("details.profile summary")
+    profile = admin.locator("details.profile form")
+    profile.locator("input[name=is_active]").uncheck()
+    profile.locator("button[type=submit]").click()
+    admin.locator("#flash", has_text="1 future appointment(s) with this doctor must move").wait_for()
+
+    desk.goto(f"{base_url}/schedule/?date={day}")
+    listed = desk.locator("details.needs-rescheduling")
+    assert "Amani Wanjiku" in listed.inner_text() and "no longer takes appointments" in listed.inner_text()
+    assert desk.locator("#grid", has_text="No doctor works on").count() == 1  # gone from the grid

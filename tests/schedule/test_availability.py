@@ -77,7 +77,8 @@ def test_changing_hours_never_touches_a_booked_slot(app, doctors, patients):
         db.session.remove()
     # New hours 08:15-12:15 in 45-minute slots would overlap the booked 09:00 slot.
     run(app, availability.save_doctor, {"name": "Dr. Test One", "licence_number": "KMPDC-T1",
-                                        "specialisation": "General surgery", "slot_minutes": "45"}, doctors[0])
+                                        "specialisation": "General surgery", "slot_minutes": "45", "is_active": "1"},
+        doctors[0])
     run(app, availability.set_availability, doctors[0], [(d, "hours", time(8, 15), time(12, 15)) for d in range(7)])
     slots = day_slots(app, doctors[0], day)
     assert ("09:00", "booked") in slots
@@ -174,15 +175,48 @@ def test_admin_adds_doctor_and_duplicate_licence_is_refused(app, login_as, docto
     from tests.conftest import csrf_from
     csrf = csrf_from(page)
     form = {"name": "Dr. New", "licence_number": "KMPDC-NEW", "specialisation": "ENT", "phone": "0722 123 456",
-            "slot_minutes": "20", "csrf_token": csrf}
+            "slot_minutes": "20", "is_active": "1", "csrf_token": csrf}
     added = client.post("/schedule/doctors", data=form)
     assert added.status_code == 303
-    assert count(app, "SELECT phone FROM doctor WHERE licence_number = 'KMPDC-NEW'") == "+254722123456"
+    assert count(app, "SELECT phone || ' ' || is_active FROM doctor WHERE licence_number = 'KMPDC-NEW'") == \
+        "+254722123456 true"
     again = client.post("/schedule/doctors", data={**form, "name": "Dr. Copy"}, headers={"HX-Request": "true"})
     assert again.status_code == 422 and "Another doctor has this licence number" in again.get_data(as_text=True)
     bad = client.post("/schedule/doctors", data={**form, "licence_number": "X2", "slot_minutes": "7"})
     assert bad.status_code == 422 and "slot length" in bad.get_data(as_text=True)
     assert count(app, "SELECT count(*) FROM doctor") == 3
+
+
+def test_unticking_active_takes_a_doctor_off_and_lists_their_bookings_for_reception(app, login_as, doctors,
+                                                                                   patients):
+    from tests.conftest import csrf_from
+    day = later(app, 3)
+    book_on_day(app, doctors[0], day, 9, patients[2], "Review")
+    client = login_as("admin")
+    page_url = f"/schedule/doctors/{doctors[0]}"
+    form = {"name": "Dr. Test One", "licence_number": "KMPDC-T1", "specialisation": "General surgery",
+            "slot_minutes": "30", "csrf_token": csrf_from(client.get(page_url).get_data(as_text=True))}
+    saved = client.post(f"{page_url}/profile", data=form)  # the Active box unticked: the browser sends nothing
+    assert saved.status_code == 303
+    assert count(app, "SELECT is_active FROM doctor WHERE id = :d", d=doctors[0]) is False
+    page = client.get(page_url).get_data(as_text=True)
+    assert "1 future appointment(s) with this doctor must move to another doctor" in page
+    assert "who no longer takes appointments" in page and "Pat2 Tester" in page
+    listed = run(app, availability.needs_rescheduling)
+    assert [(row.patient, row.reason) for row in listed] == [("Pat2 Tester", availability.NO_LONGER_ACTIVE)]
+    desk = client.get(f"/schedule/?date={day.isoformat()}").get_data(as_text=True)  # admin: a desk role too
+    assert "with a doctor no longer working here" in desk and "Pat2 Tester" in desk
+
+    appointment = count(app, "SELECT id FROM appointment")
+    run(app, availability.set_availability, doctors[1], EVERY_DAY)
+    with app.app_context():
+        start, _ = services.local_day_bounds(day)
+        target = db.session.scalar(text("SELECT id FROM slot WHERE doctor_id = :d AND starts_at = :t"),
+                                   {"d": doctors[1], "t": start + timedelta(hours=11)})
+        services.reschedule(appointment, [target], None, "reception")
+        db.session.remove()
+    assert run(app, availability.needs_rescheduling) == []
+    assert_invariants(app)
 
 
 def test_doctor_edits_own_availability_only(app, login_as, doctors):

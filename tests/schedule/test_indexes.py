@@ -8,6 +8,7 @@ from sqlalchemy import text
 
 from portal.extensions import db
 from portal.idempotency import CLAIM_SQL
+from portal.schedule.availability import NEEDS_RESCHEDULING_SQL
 from portal.schedule.queries import CELLS_SQL, DAY_LIST_SQL, DAY_VERSION_SQL, QUESTIONS_SQL
 from portal.schedule.services import PATIENT_CLASH_SQL, LOCK_SLOTS_SQL
 
@@ -30,6 +31,8 @@ QUERIES = {
                                 "limit": 1001}),
     "key lookup": ("SELECT result FROM idempotency_key WHERE key = :key", {"key": "k" * 20}),
     "questions for reception": (QUESTIONS_SQL, {"now": START, "limit": 20}),
+    "appointments to reschedule": (NEEDS_RESCHEDULING_SQL, {"tz": "Africa/Nairobi", "today": START.date(),
+                                                           "now": START, "limit": 20, "doctor": None}),
 }
 
 
