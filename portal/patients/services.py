@@ -91,11 +91,16 @@ def _lock_identity(session, clean: dict) -> None:
         session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0))))
 
 
-def register_patient(clean: dict, created_by_id: int | None, duplicate_reason: str = "") -> Patient:
-    """Register a patient (pending approval); likely duplicates need a reason to continue."""
+def _clean_reason(duplicate_reason: str | None) -> str:
     reason = " ".join((duplicate_reason or "").split())
     if len(reason) > MAX_REASON:
         raise PatientError(f"Keep the reason under {MAX_REASON} characters.")
+    return reason
+
+
+def register_patient(clean: dict, created_by_id: int | None, duplicate_reason: str = "") -> Patient:
+    """Register a patient (pending approval); likely duplicates need a reason to continue."""
+    reason = _clean_reason(duplicate_reason)
     with transaction() as session:
         _lock_identity(session, clean)
         duplicates = find_duplicates(clean)
@@ -142,15 +147,33 @@ def _versioned_update(patient_id: int, expected_version: int, values: dict) -> P
     return db.session.get(Patient, patient_id, populate_existing=True)
 
 
-def update_patient(patient_id: int, expected_version: int, clean: dict) -> Patient:
-    """Save an edit made on version expected_version; a stale copy is refused."""
+IDENTITY = ("first_name", "last_name", "date_of_birth", "phone")
+
+
+def update_patient(patient_id: int, expected_version: int, clean: dict, duplicate_reason: str = "") -> Patient:
+    """Save an edit made on version expected_version; a stale copy is refused.
+
+    A change of name, birth date or phone that makes the record look like another patient's
+    needs a reason, as at registration; other edits of such a record do not ask again.
+    """
+    reason = _clean_reason(duplicate_reason)
     with transaction() as session:
         before = get_patient(patient_id)
+        if before.version != expected_version:
+            raise StaleEdit(before)
         changed = [name for name in EDITABLE if getattr(before, name) != clean.get(name)]
+        duplicates = []
+        if set(changed) & set(IDENTITY):
+            _lock_identity(session, clean)
+            duplicates = find_duplicates(clean, exclude_id=patient_id)
+            if duplicates and not reason:
+                raise DuplicatesFound(duplicates)
         patient = _versioned_update(patient_id, expected_version,
                                     {name: clean.get(name) for name in EDITABLE})
-        record_audit(session, "patient.update", "patient", patient_id, patient_id,
-                     {"fields": changed, "version": patient.version})
+        detail = {"fields": changed, "version": patient.version}
+        if duplicates:
+            detail.update(possible_duplicates=[p.file_number for p in duplicates], reason=reason)
+        record_audit(session, "patient.update", "patient", patient_id, patient_id, detail)
     return patient
 
 

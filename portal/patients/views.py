@@ -121,17 +121,23 @@ def edit(patient_id: int):
                                                             errors={}, version=patient.version))
     version = _version()
     parsed = parse_patient_form(request.form, _today())
+    reason = request.form.get("duplicate_reason", "")
     context = _form_context(patient=patient, typed=parsed.typed, errors=parsed.errors,
-                            version=version)
+                            version=version, reason=reason[:500])
     if not parsed.ok:
         return render("patients/edit.html", block="form", status=422, **context)
     try:
-        services.update_patient(patient.id, version, parsed.clean)
+        services.update_patient(patient.id, version, parsed.clean, reason)
     except services.StaleEdit as stale:
         current = {name: _shown(getattr(stale.current, name)) for name in services.EDITABLE}
         return render("patients/edit.html", block="form", status=409,
                       **{**context, "stale": str(stale), "current": current,
                          "version": stale.current.version})
+    except services.DuplicatesFound as found:
+        return render("patients/edit.html", block="form", status=409, duplicates=found.duplicates, **context)
+    except services.PatientError as error:
+        return render("patients/edit.html", block="form", status=422,
+                      **{**context, "errors": {"duplicate_reason": str(error)}})
     return redirect_to(url_for("patients.profile", patient_id=patient.id))
 
 

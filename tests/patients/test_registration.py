@@ -226,6 +226,30 @@ def test_concurrent_edits_on_the_same_version_one_wins(app, desk):
         assert db.session.get(Patient, patient_id).version == 2
 
 
+def test_an_edit_that_makes_the_record_look_like_another_patient_needs_a_reason(app, desk):
+    desk()
+    desk(first_name="Brian", last_name="Ochieng", date_of_birth="1985-11-02", phone="0723 456 789")
+    with app.app_context():
+        brian = db.session.scalar(select(Patient.id).where(Patient.first_name == "Brian"))
+    edit = dict(first_name="Brian", last_name="Ochieng", date_of_birth="1985-11-02")
+    shown = desk(f"/patients/{brian}/edit", version="1", phone="0712 345 678", **edit)  # Wanjiru's phone
+    body = shown.get_data(as_text=True)
+    assert shown.status_code == 409 and "Wanjiru Nyambura" in body and 'name="duplicate_reason"' in body
+    assert "0712 345 678" in body  # what was typed is kept
+    with app.app_context():
+        assert db.session.get(Patient, brian).phone == "+254723456789"
+    saved = desk(f"/patients/{brian}/edit", version="1", phone="0712 345 678",
+                 duplicate_reason="Wanjiru's husband, one phone for the family", **edit)
+    assert saved.status_code == 204
+    with app.app_context():
+        assert db.session.get(Patient, brian).phone == "+254712345678"
+        event = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "patient.update")).one()
+        assert event.detail["reason"] == "Wanjiru's husband, one phone for the family"
+    # Later edits that leave name, birth date and phone alone do not ask again.
+    again = desk(f"/patients/{brian}/edit", version="2", phone="0712 345 678", allergies="Latex", **edit)
+    assert again.status_code == 204
+
+
 @pytest.mark.parametrize("version", ["", "abc", "99"])
 def test_edit_with_a_missing_or_wrong_version_changes_nothing(app, desk, version):
     desk()
