@@ -280,3 +280,15 @@ def test_two_desks_registering_the_same_person_at_once_see_the_duplicate(app, st
         t.join()
     assert sorted(statuses) == [204, 409]
     assert count_patients(app) == 1
+
+
+def test_a_too_long_duplicate_reason_is_refused_on_register_and_edit(app, desk):
+    desk()
+    refused = desk(duplicate_reason="x" * 600)
+    assert refused.status_code == 422 and "Keep the reason under 500 characters" in refused.get_data(as_text=True)
+    patient_id = registered_id(app)
+    edited = desk(f"/patients/{patient_id}/edit", version="1", allergies="Latex", duplicate_reason="x" * 600)
+    assert edited.status_code == 422 and "Keep the reason under 500 characters" in edited.get_data(as_text=True)
+    assert count_patients(app) == 1
+    with app.app_context():
+        assert db.session.get(Patient, patient_id).allergies is None
