@@ -9,8 +9,11 @@ embedded one. Nothing is left behind.
    on distinct slots and on one hot slot; it must double-book the hot slot or the run is void;
 3. Kliniki: POST /schedule/book through gunicorn, on distinct slots and on one hot slot.
 Hot-slot runs are rounds: all clients line up at a barrier and book the same slot at once.
-Settings from the environment: BENCH_CLIENTS (32), BENCH_SECONDS (10), BENCH_ROUNDS (30), and
-BENCH_WORKERS / BENCH_THREADS to override gunicorn.conf.py's sizing.
+Each measured run starts from a quiet database (CHECKPOINT, VACUUM ANALYZE), so it does not pay
+for the writes of the run before it; and gunicorn serves BENCH_WARMUP_S of the same bookings,
+on other doctors, before its first measured run (workers booted, pools open, statements prepared).
+Settings from the environment: BENCH_CLIENTS (32), BENCH_SECONDS (10), BENCH_ROUNDS (30),
+BENCH_WARMUP_S (3), and BENCH_WORKERS / BENCH_THREADS to override gunicorn.conf.py's sizing.
 """
 from __future__ import annotations
 
@@ -31,8 +34,8 @@ from harness import (Client, Gunicorn, LoadResult, fresh_database, load_average,
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", 32))
 SECONDS = float(os.environ.get("BENCH_SECONDS", 10))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", 30))
-DOCTORS = 100
-SLOTS_PER_DOCTOR = 2000
+WARMUP_S = float(os.environ.get("BENCH_WARMUP_S", 3))
+SLOTS_PER_DOCTOR = 4000  # a lone client on its own worker books about 2,000 in 10 s
 PATIENT_CYCLE = SLOTS_PER_DOCTOR + 1  # same-time slots of different doctors never share a patient
 HOT_PATIENTS = 64
 PASSWORD = "bench-password-1"
@@ -41,6 +44,8 @@ PGBENCH_DOCTORS = range(1, 41)
 HTTP_DOCTORS = range(41, 41 + CLIENTS)
 HOT_DOCTOR = 90
 FEW_CLIENTS = 4
+WARMUP_DOCTORS = range(101, 101 + CLIENTS)
+DOCTORS = WARMUP_DOCTORS.stop - 1
 
 def pgbench_script() -> str:
     """Kliniki's booking transaction for pgbench: the very SQL texts the service runs, same order."""
@@ -107,6 +112,8 @@ def prepare(url: str) -> dict:
 
 def slot_id(ids: dict, doctor_position: int, index: int) -> int:
     """The id of a doctor's index-th slot (slots were inserted doctor by doctor, in time order)."""
+    if index >= SLOTS_PER_DOCTOR:  # would be the next doctor's slot: a false "taken"
+        raise RuntimeError(f"a client used up its doctor's {SLOTS_PER_DOCTOR} slots")
     return ids["first_slot"] + (doctor_position - 1) * SLOTS_PER_DOCTOR + index
 
 
@@ -118,6 +125,16 @@ def double_bookings(url: str, table: str) -> int:
     with psycopg.connect(url) as conn:
         return conn.execute(f"SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM {table} "
                             "WHERE status <> 'cancelled' GROUP BY doctor_id, starts_at) c").fetchone()[0]
+
+
+def quiet(url: str) -> None:
+    """Vacuum and checkpoint, so the next run does not pay for the writes of the one before."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+        try:
+            conn.execute("CHECKPOINT")
+        except psycopg.errors.InsufficientPrivilege:  # BENCH_DATABASE_URL without superuser
+            pass
 
 
 # ---- 1. the ceiling -------------------------------------------------------------------
@@ -200,7 +217,7 @@ def http_booking(client: Client, slot: int, patient: int) -> str:
 
 
 def run_http(server: Gunicorn, ids: dict, hot: bool, clients_count: int = CLIENTS,
-             first_doctor: int = HTTP_DOCTORS.start) -> LoadResult:
+             first_doctor: int = HTTP_DOCTORS.start, seconds: float = SECONDS) -> LoadResult:
     lock = threading.Lock()
     clients = []
 
@@ -217,7 +234,7 @@ def run_http(server: Gunicorn, ids: dict, hot: bool, clients_count: int = CLIENT
         else:
             result = run_load(clients_count, lambda w, i, client: http_booking(
                 client, slot_id(ids, first_doctor + w, i), patient_for_slot(ids, slot_id(ids, first_doctor + w, i))),
-                setup=login, duration_s=SECONDS)
+                setup=login, duration_s=seconds)
         result.split = server.connections_per_worker()  # a lopsided split shows in p95
         return result
     finally:
@@ -244,10 +261,12 @@ def main() -> None:
         migrate(url)
         ids = prepare(url)
         rows = []
+        quiet(url)
         ceiling = run_pgbench(url, ids)
         ceiling_rate = ceiling.tps
         rows.append(row("1 ceiling: pgbench, SQL booking tx, distinct slots", ceiling,
                         double_bookings(url, "appointment"), ceiling_rate, ceiling_rate))
+        quiet(url)
         audit = run_audit(url, ids, hot=False)
         rows.append(row("2a audit pattern, distinct slots", audit, double_bookings(url, "audit_appointment"),
                         ceiling_rate))
@@ -258,6 +277,9 @@ def main() -> None:
         rows.append(row("2b audit pattern, hot slot", audit_hot, audit_doubles, ceiling_rate))
         with Gunicorn(url, workers=int(os.environ.get("BENCH_WORKERS", 0)),
                       threads=int(os.environ.get("BENCH_THREADS", 0))) as server:
+            if WARMUP_S > 0:
+                run_http(server, ids, hot=False, first_doctor=WARMUP_DOCTORS.start, seconds=WARMUP_S)
+            quiet(url)
             before = double_bookings(url, "appointment")
             distinct = run_http(server, ids, hot=False)
             rows.append(row("3a Kliniki HTTP, distinct slots", distinct,
