@@ -5,7 +5,7 @@ from sqlalchemy import text
 from portal.db import time_cursor
 from portal.extensions import db
 from portal.models import Patient
-from portal.patients.search import search_statements
+from portal.patients.search import MAX_RESULTS, search_statements
 from portal.patients.seeding import seed_clinic
 
 PATIENTS = 10_000
@@ -25,7 +25,12 @@ def loaded(app):
         # The seeder ends with VACUUM (ANALYZE); say it here too, as production's autovacuum would.
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM (ANALYZE) patient"))
-        yield db.session.get(Patient, db.session.scalar(text("SELECT min(id) FROM patient")))
+        # A patient whose surname's first four letters fit on one page of results, so that the
+        # name-prefix search must show them whatever names Faker's lists hold this year.
+        yield db.session.get(Patient, db.session.scalar(text(
+            "SELECT min(id) FROM patient WHERE left(last_name, 4) IN ("
+            "  SELECT left(last_name, 4) FROM patient GROUP BY 1 HAVING count(*) < :page)"),
+            {"page": MAX_RESULTS}))
 
 
 def search_terms(patient) -> dict[str, str]:
