@@ -13,7 +13,8 @@ from typing import Any, Iterator, Sequence
 
 import psycopg.errors
 from flask import Flask
-from sqlalchemy import exc
+from sqlalchemy import column, exc, text
+from sqlalchemy.sql.selectable import TextualSelect
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import QueuePool
 
@@ -133,6 +134,15 @@ def pool_exhausted() -> bool:
     status = pool_status()
     return (status["max_overflow"] >= 0 and status["checked_in"] == 0
             and status["checked_out"] >= status["size"] + status["max_overflow"])
+
+
+def returning(statement: str, *columns: str) -> TextualSelect:
+    """A SQL text whose result columns are named up front, so SQLAlchemy reads its rows by position.
+
+    Hot paths use it: for a bare text() SQLAlchemy rebuilds the result's column map from the
+    cursor on every execution; with the columns named, it builds the map once and caches it.
+    """
+    return text(statement).columns(*(column(name) for name in columns))
 
 
 _DEPTH = "kliniki_transaction_depth"

@@ -26,6 +26,7 @@ from flask import current_app
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.orm import Session
 
+from .db import returning
 from .models.schedule import IdempotencyKey
 
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
@@ -37,7 +38,7 @@ CLAIM_SQL = (
     "ON CONFLICT (key) DO UPDATE SET scope = EXCLUDED.scope, request_hash = EXCLUDED.request_hash, "
     "user_id = EXCLUDED.user_id, result = NULL, created_at = now(), expires_at = EXCLUDED.expires_at "
     "WHERE k.expires_at <= now() RETURNING key")
-_CLAIM = text(CLAIM_SQL)
+_CLAIM = returning(CLAIM_SQL, "key")
 
 
 class IdempotencyError(Exception):

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from .. import idempotency
 from ..audit import record_audit
-from ..db import LOCKED, classify_db_error, transaction
+from ..db import LOCKED, classify_db_error, returning, transaction
 from ..extensions import db
 from ..models.schedule import Appointment, AppointmentEvent, Doctor, Slot
 from ..web import clinic_zone
@@ -113,7 +113,8 @@ LOCK_SLOTS_SQL = (
     "SELECT s.id, s.doctor_id, s.starts_at, s.ends_at, s.status, s.appointment_id, d.is_active "
     "FROM slot s JOIN doctor d ON d.id = s.doctor_id WHERE s.id = ANY(:ids) "
     "ORDER BY s.starts_at, s.id FOR UPDATE OF s")
-_LOCK_SLOTS = text(LOCK_SLOTS_SQL)
+_LOCK_SLOTS = returning(LOCK_SLOTS_SQL, "id", "doctor_id", "starts_at", "ends_at", "status", "appointment_id",
+                        "is_active")
 
 
 def _lock_slots(session: Session, slot_ids: list[int]) -> list:
@@ -153,7 +154,7 @@ PATIENT_CLASH_SQL = """
 
 
 LOCK_PATIENT_SQL = "SELECT id FROM patient WHERE id = :id FOR NO KEY UPDATE"
-_LOCK_PATIENT = text(LOCK_PATIENT_SQL)
+_LOCK_PATIENT = returning(LOCK_PATIENT_SQL, "id")
 
 
 def _lock_patient(session: Session, patient_id: int) -> None:
@@ -310,7 +311,7 @@ WITH a AS (
 SELECT a.id, (SELECT first_name || ' ' || last_name FROM patient WHERE id = CAST(:patient AS bigint)) AS patient,
        (SELECT name FROM doctor WHERE id = CAST(:doctor AS bigint)) AS doctor
 FROM a""")
-_BOOK = text(BOOK_SQL)
+_BOOK = returning(BOOK_SQL, "id", "patient", "doctor")
 
 
 def book(slot_ids, patient_id, reason: str | None, user_id: int | None, key: str | None,
