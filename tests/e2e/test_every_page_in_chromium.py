@@ -6,7 +6,7 @@ from sqlalchemy import select
 from portal.extensions import db
 from portal.models import Appointment, Doctor, Patient
 from portal.seed import DEMO_PASSWORD, seed_demo
-from tests.e2e.conftest import sign_in
+from tests.e2e.conftest import save_screenshot, sign_in
 from tests.e2e.test_login_browser import layout_problems
 
 # Reception and admin at a desk, nurses on a landscape tablet at the station, doctors on a portrait tablet.
@@ -58,3 +58,28 @@ def test_every_page_opens_without_an_error(new_page, base_url, demo, user):
             problems.append(f"{path}: HTTP {response.status} {errors}")
         problems.extend(f"{path}: {problem}" for problem in layout_problems(page))
     assert problems == [], "\n".join(problems)
+
+
+def _day_list_frame(page) -> dict:
+    return page.evaluate("""() => {
+        const frame = document.querySelector('.table-scroll');
+        return {overflow: frame.scrollWidth - frame.clientWidth,
+                header: getComputedStyle(document.querySelector('#day-list thead')).display,
+                phone_label: getComputedStyle(
+                    document.querySelector('#day-list td[data-label=Phone]'), '::before').content};
+    }""")
+
+
+def test_day_list_reflows_on_a_portrait_tablet_and_stays_a_table_at_the_desk(new_page, base_url, demo):
+    page = sign_in(new_page(viewport=SCREENS["dr.mwangi"]), base_url, "dr.mwangi", DEMO_PASSWORD)
+    page.goto(f"{base_url}/schedule/list")
+    tablet = _day_list_frame(page)
+    save_screenshot(page, "tablet-portrait-day-list")
+    assert tablet["overflow"] <= 1, tablet  # nothing to scroll sideways on a 768 px screen
+    assert tablet["header"] == "none" and tablet["phone_label"] == '"Phone: "', tablet
+    page.emulate_media(media="print")  # the printed list keeps its columns
+    assert _day_list_frame(page)["header"] != "none"
+    page.set_viewport_size({"width": 1366, "height": 768})
+    page.emulate_media(media="screen")
+    desk = _day_list_frame(page)
+    assert desk["header"] != "none" and desk["overflow"] <= 1 and desk["phone_label"] == "none", desk
