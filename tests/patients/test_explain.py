@@ -25,8 +25,8 @@ def loaded(app):
         # The seeder ends with VACUUM (ANALYZE); say it here too, as production's autovacuum would.
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM (ANALYZE) patient"))
-        # A patient whose surname's first four letters fit on one page of results, so that the
-        # name-prefix search must show them whatever names Faker's lists hold this year.
+        # The seeded names change with the day the test runs: take a patient whose surname's first
+        # four letters match less than a page of results, so that the prefix search must show them.
         yield db.session.get(Patient, db.session.scalar(text(
             "SELECT min(id) FROM patient WHERE left(last_name, 4) IN ("
             "  SELECT left(last_name, 4) FROM patient GROUP BY 1 HAVING count(*) < :page)"),
