@@ -41,6 +41,12 @@ def when_ready(server):
     server.log.info("Workers listen at: %s (each on its own SO_REUSEPORT socket)", ", ".join(server.cfg.bind))
 
 
+def post_worker_init(worker):
+    """Each worker keeps the slot window rolling (portal/schedule/upkeep.py)."""
+    from portal.schedule.upkeep import start_upkeep
+    start_upkeep(worker.wsgi)
+
+
 def child_exit(server, worker):
     """Drop a dead worker's live gauges (pool figures) from the merged metrics."""
     multiprocess.mark_process_dead(worker.pid)

@@ -74,4 +74,6 @@ class Config:
         self.MAX_PAGE_SIZE = 100
         self.IDEMPOTENCY_TTL_S = _int("IDEMPOTENCY_TTL_S", 24 * 3600)
         self.SLOT_WINDOW_WEEKS = _int("SLOT_WINDOW_WEEKS", 8)
+        # How often each gunicorn worker checks whether the day's upkeep is due (0: never).
+        self.UPKEEP_POLL_S = _float("UPKEEP_POLL_S", 60)
         self.MAX_CONTENT_LENGTH = 1024 * 1024

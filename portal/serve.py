@@ -11,6 +11,7 @@ from sqlalchemy import select
 from . import ROOT, create_app
 from .extensions import db
 from .models.staff import StaffUser
+from .schedule.upkeep import run_upkeep
 from .seed import DEMO_PASSWORD, DEMO_STAFF, database_is_empty, seed_demo
 
 
@@ -23,7 +24,9 @@ def prepare() -> str:
             seed_demo()
             print("\nDemo data loaded.")
         else:
-            print("\nThe database already holds data; kept as it is.")
+            report = run_upkeep()
+            print(f"\nThe database already holds data; kept as it is. Slots brought up to date: "
+                  f"{report.slots_created} added, {report.slots_removed} removed.")
         logins = _demo_logins()
         if logins:
             print(f"Demo logins (password '{DEMO_PASSWORD}' unless changed):")

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import time as dt_time
 from urllib.parse import urlencode
 
 import pytest
@@ -133,7 +134,7 @@ def gunicorn(database_url, tmp_path):
     (folder / "counter_1.db").write_bytes(b"stale")  # left by an earlier run: must be cleared
     env = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": "gunicorn-test",
            "WEB_WORKERS": "2", "WEB_THREADS": "2", "PROMETHEUS_MULTIPROC_DIR": str(folder),
-           "DB_POOL_SIZE": "2", "LOG_LEVEL": "WARNING"}
+           "DB_POOL_SIZE": "2", "LOG_LEVEL": "WARNING", "UPKEEP_POLL_S": "0.5"}
     binary = os.path.join(os.path.dirname(sys.executable), "gunicorn")
     log = open(tmp_path / "gunicorn.log", "w+")
     server = subprocess.Popen([binary, "-c", os.path.join(ROOT, "gunicorn.conf.py"),
@@ -256,3 +257,30 @@ def test_metrics_are_merged_across_two_gunicorn_workers(gunicorn):
     assert opened >= 2
     assert re.search(r"^kliniki_db_pool_checked_out 0\.0$", body, re.M)
     assert re.search(r"^kliniki_db_pool_checkout_timeouts_total 0\.0$", body, re.M)
+
+
+@pytest.fixture
+def doctor_without_slots(app):
+    """A doctor with weekly hours whose slots were never generated; returns the doctor's id."""
+    from portal.models.schedule import Availability, Doctor
+    with app.app_context():
+        doctor = Doctor(name="Dr. Upkeep", licence_number="KMPDC-UP1", specialisation="General")
+        db.session.add(doctor)
+        db.session.flush()
+        db.session.add_all([Availability(doctor_id=doctor.id, weekday=day, kind="hours",
+                                         starts_time=dt_time(8), ends_time=dt_time(12)) for day in range(7)])
+        db.session.commit()
+        return doctor.id
+
+
+def test_gunicorn_workers_keep_the_slot_window_rolling(app, doctor_without_slots, gunicorn):
+    deadline = time.monotonic() + 30
+    while True:
+        with app.app_context():
+            made = db.session.scalar(text("SELECT count(*) FROM slot WHERE doctor_id = :d"),
+                                     {"d": doctor_without_slots})
+            db.session.remove()
+        if made >= 8 * 7 * 8 - 8:  # eight weeks of eight slots a day, less today's that may have passed
+            break
+        assert time.monotonic() < deadline, f"no upkeep pass within 30 s ({made} slots)"
+        time.sleep(0.2)
