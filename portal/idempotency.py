@@ -26,7 +26,7 @@ from flask import current_app
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.orm import Session
 
-from .db import returning
+from .db import fetch
 from .models.schedule import IdempotencyKey
 
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
@@ -38,7 +38,6 @@ CLAIM_SQL = (
     "ON CONFLICT (key) DO UPDATE SET scope = EXCLUDED.scope, request_hash = EXCLUDED.request_hash, "
     "user_id = EXCLUDED.user_id, result = NULL, created_at = now(), expires_at = EXCLUDED.expires_at "
     "WHERE k.expires_at <= now() RETURNING key")
-_CLAIM = returning(CLAIM_SQL, "key")
 
 
 class IdempotencyError(Exception):
@@ -72,8 +71,8 @@ def claim(session: Session, key: str | None, scope: str, data: dict[str, Any],
     key = check_key(key)
     request_hash = fingerprint(scope, data)
     ttl = int(current_app.config["IDEMPOTENCY_TTL_S"])
-    claimed = session.execute(_CLAIM, {"key": key, "scope": scope, "hash": request_hash,
-                                                "user_id": user_id, "ttl": ttl}).first()
+    claimed = fetch(session, CLAIM_SQL, {"key": key, "scope": scope, "hash": request_hash,
+                                         "user_id": user_id, "ttl": ttl})
     if claimed:
         return None
     # Another transaction committed this key (we waited for it if it was in flight).

@@ -12,7 +12,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import select, text
 
 from portal import ROOT
-from portal.db import fetch_page, page_size, pool_status, transaction
+from portal.db import fetch, fetch_page, page_size, pool_status, transaction
 from portal.extensions import db
 from portal.models import LoginEvent, StaffUser
 from tests.conftest import add_route, admin_connection, count_rows
@@ -274,6 +274,30 @@ def test_a_nested_transaction_is_a_savepoint_and_only_the_outer_block_commits(ap
     with admin_connection(database_url) as conn:
         names = [row[0] for row in conn.execute("SELECT username FROM login_event ORDER BY id")]
     assert names == ["outer", "inner"]
+
+
+def test_fetch_runs_in_the_unit_of_work_and_fails_like_any_statement(app, database_url):
+    """The hot paths' psycopg shortcut: same transaction, named rows, SQLAlchemy's errors."""
+    insert = ("INSERT INTO login_event (username, ip, success) VALUES (:name, '10.0.0.1', false) "
+              "RETURNING id, username, '100%' AS sign, CAST(:name AS text)::varchar AS again")
+    with app.app_context():
+        with pytest.raises(RuntimeError):
+            with transaction() as session:
+                row, = fetch(session, insert, {"name": "undone"})
+                assert (row.username, row.sign, row.again) == ("undone", "100%", "undone")
+                raise RuntimeError("roll back what fetch wrote")
+        with transaction() as session:
+            fetch(session, insert, {"name": "kept"})
+            assert fetch(session, "SELECT 1 AS one WHERE false", {}) == []
+        with pytest.raises(sa_exc.IntegrityError) as refused:
+            with transaction() as session:
+                fetch(session, "INSERT INTO login_event (id, username, ip, success) "
+                               "SELECT id, 'twin', ip, success FROM login_event LIMIT 1", {})
+        assert refused.value.orig.diag.constraint_name == "pk_login_event"
+        db.session.remove()
+    with admin_connection(database_url) as conn:
+        names = [row[0] for row in conn.execute("SELECT username FROM login_event ORDER BY id")]
+    assert names == ["kept"]
 
 
 # ---- bounded paging --------------------------------------------------------

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from flask_login import UserMixin
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ..db import transaction
+from ..db import fetch, transaction
 from ..extensions import db
 from ..models.staff import ROLES, LoginEvent, StaffUser
 from .passwords import hash_password, password_problem, verify_password
@@ -95,10 +95,8 @@ class SignedInUser(UserMixin):
 
 
 # One indexed read per request; only an active user with the session's auth version qualifies.
-_SIGNED_IN = select(StaffUser.id, StaffUser.username, StaffUser.full_name, StaffUser.role,
-                    StaffUser.auth_version).where(
-    StaffUser.id == bindparam("id"), StaffUser.auth_version == bindparam("version"),
-    StaffUser.is_active_flag.is_(True))
+SIGNED_IN_SQL = ("SELECT id, username, full_name, role, auth_version FROM staff_user "
+                 "WHERE id = :id AND auth_version = :version AND is_active")
 
 
 def load_user(token: str) -> SignedInUser | None:
@@ -109,8 +107,8 @@ def load_user(token: str) -> SignedInUser | None:
         return None
     if not (0 < user_id < 2**63 and 0 <= version < 2**31):
         return None
-    row = db.session.execute(_SIGNED_IN, {"id": user_id, "version": version}).first()
-    return SignedInUser(*row) if row else None
+    rows = fetch(db.session, SIGNED_IN_SQL, {"id": user_id, "version": version})
+    return SignedInUser(*rows[0]) if rows else None
 
 
 def has_control_characters(value: str) -> bool:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from .. import idempotency
 from ..audit import record_audit
-from ..db import LOCKED, classify_db_error, returning, transaction
+from ..db import LOCKED, classify_db_error, fetch, transaction
 from ..extensions import db
 from ..models.schedule import Appointment, AppointmentEvent, Doctor, Slot
 from ..web import clinic_zone
@@ -113,15 +113,13 @@ LOCK_SLOTS_SQL = (
     "SELECT s.id, s.doctor_id, s.starts_at, s.ends_at, s.status, s.appointment_id, d.is_active "
     "FROM slot s JOIN doctor d ON d.id = s.doctor_id WHERE s.id = ANY(:ids) "
     "ORDER BY s.starts_at, s.id FOR UPDATE OF s")
-_LOCK_SLOTS = returning(LOCK_SLOTS_SQL, "id", "doctor_id", "starts_at", "ends_at", "status", "appointment_id",
-                        "is_active")
 
 
 def _lock_slots(session: Session, slot_ids: list[int]) -> list:
     """Lock the slot rows in start order: bookings that overlap queue up instead of deadlocking."""
     if not slot_ids:
         return []
-    return list(session.execute(_LOCK_SLOTS, {"ids": list(slot_ids)}))
+    return fetch(session, LOCK_SLOTS_SQL, {"ids": list(slot_ids)})
 
 
 def _check_slots(slots: list, wanted: list[int], own_appointment_id: int | None = None) -> None:
@@ -154,12 +152,11 @@ PATIENT_CLASH_SQL = """
 
 
 LOCK_PATIENT_SQL = "SELECT id FROM patient WHERE id = :id FOR NO KEY UPDATE"
-_LOCK_PATIENT = returning(LOCK_PATIENT_SQL, "id")
 
 
 def _lock_patient(session: Session, patient_id: int) -> None:
     """Lock the patient row, so two bookings of one patient queue up instead of both passing the check."""
-    if session.execute(_LOCK_PATIENT, {"id": patient_id}).first() is None:
+    if not fetch(session, LOCK_PATIENT_SQL, {"id": patient_id}):
         raise ScheduleError("That patient does not exist.", 422, field="patient_id")
 
 
@@ -311,7 +308,6 @@ WITH a AS (
 SELECT a.id, (SELECT first_name || ' ' || last_name FROM patient WHERE id = CAST(:patient AS bigint)) AS patient,
        (SELECT name FROM doctor WHERE id = CAST(:doctor AS bigint)) AS doctor
 FROM a""")
-_BOOK = returning(BOOK_SQL, "id", "patient", "doctor")
 
 
 def book(slot_ids, patient_id, reason: str | None, user_id: int | None, key: str | None,
@@ -337,12 +333,13 @@ def book(slot_ids, patient_id, reason: str | None, user_id: int | None, key: str
             _lock_patient(session, patient_id)
             ordered = [slot.id for slot in slots]
             status = "pending_review" if pending_review else "booked"
-            written = session.execute(_BOOK, {
+            written = fetch(session, BOOK_SQL, {
                 "patient": patient_id, "doctor": slots[0].doctor_id, "starts": starts_at, "ends": ends_at,
                 "status": status, "reason": reason, "user": user_id, "ids": ordered, "key": key,
-                "ordered": json.dumps(ordered), "except": 0}).first()
-            if written is None:
+                "ordered": json.dumps(ordered), "except": 0})
+            if not written:
                 raise _patient_clash(session, patient_id, starts_at, ends_at) or SlotTaken()
+            written = written[0]
         return BookingResult(written.id, ordered, True, written.patient, written.doctor, slots[0].doctor_id,
                              status, [(slot.id, slot.starts_at, slot.ends_at) for slot in slots])
     except sa_exc.DBAPIError as error:
