@@ -242,7 +242,12 @@ class Response:
 
 
 class Client:
-    """One keep-alive HTTP connection with its own cookies and CSRF token (not thread-safe: one per thread)."""
+    """One keep-alive HTTP/1.1 connection with its own cookies and CSRF token (one per thread).
+
+    It speaks HTTP over a plain socket because the clients share the server's two cores:
+    http.client parses each response's headers with the email package, and the booking
+    benchmark's clients took 0.58 ms of CPU per booking with it, 0.30 ms without.
+    """
 
     def __init__(self, base_url: str, timeout_s: float = 30):
         parts = urlsplit(base_url)
@@ -250,43 +255,47 @@ class Client:
         self.timeout_s = timeout_s
         self.cookies: dict[str, str] = {}
         self.csrf: str | None = None
-        self._conn: http.client.HTTPConnection | None = None
+        self._sock: socket.socket | None = None
+        self._reader = None
 
-    def _connection(self) -> http.client.HTTPConnection:
-        if self._conn is None:
-            self._conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout_s)
-        return self._conn
+    def _connection(self):
+        if self._sock is None:
+            self._sock = socket.create_connection((self.host, self.port), timeout=self.timeout_s)
+            self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._reader = self._sock.makefile("rb")
+        return self._sock, self._reader
 
     def request(self, method: str, path: str, form: dict | None = None,
                 headers: dict[str, str] | None = None) -> Response:
         """Send one request (form-encoded body if given); timed; retries once on a dropped keep-alive."""
-        body = urlencode(form, doseq=True) if form is not None else None
-        all_headers = {"Connection": "keep-alive", **(headers or {})}
-        if body is not None:
-            all_headers["Content-Type"] = "application/x-www-form-urlencoded"
+        body = urlencode(form, doseq=True).encode() if form is not None else b""
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}", "Connection: keep-alive"]
+        lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+        if form is not None:
+            lines += ["Content-Type: application/x-www-form-urlencoded", f"Content-Length: {len(body)}"]
         if self.cookies:
-            all_headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+            lines.append("Cookie: " + "; ".join(f"{k}={v}" for k, v in self.cookies.items()))
+        message = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
         for attempt in (1, 2):
             started = time.perf_counter()
             try:
-                conn = self._connection()
-                conn.request(method, path, body=body, headers=all_headers)
-                raw = conn.getresponse()
-                data = raw.read().decode("utf-8", "replace")
+                sock, reader = self._connection()
+                sock.sendall(message)
+                status, received, data = _read_response(reader)
                 elapsed = time.perf_counter() - started
                 break
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            except (ConnectionError, EOFError):
                 self.close()
                 if attempt == 2:
                     raise
-        for name, value in raw.getheaders():
-            if name.lower() == "set-cookie":
-                cookie = value.split(";", 1)[0]
-                key, _, val = cookie.partition("=")
+        for name, value in received:
+            if name == "set-cookie":
+                key, _, val = value.split(";", 1)[0].partition("=")
                 self.cookies[key.strip()] = val.strip()
-        if raw.getheader("Connection", "").lower() == "close":
+        answer = dict(received)
+        if answer.get("connection", "").lower() == "close":
             self.close()
-        return Response(raw.status, data, {k.lower(): v for k, v in raw.getheaders()}, elapsed)
+        return Response(status, data.decode("utf-8", "replace"), answer, elapsed)
 
     def get(self, path: str, headers: dict[str, str] | None = None) -> Response:
         return self.request("GET", path, headers=headers)
@@ -309,9 +318,32 @@ class Client:
         return self
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        if self._sock is not None:
+            self._reader.close()
+            self._sock.close()
+            self._sock = self._reader = None
+
+
+def _read_response(reader) -> tuple[int, list[tuple[str, str]], bytes]:
+    """Status, headers (names lower-cased) and body of one response (Content-Length or chunked)."""
+    status_line = reader.readline()
+    if not status_line:
+        raise EOFError("the server closed the connection")
+    status = int(status_line.split(None, 2)[1])
+    headers = []
+    while (line := reader.readline()) not in (b"\r\n", b"\n", b""):
+        name, _, value = line.decode("latin-1").partition(":")
+        headers.append((name.strip().lower(), value.strip()))
+    fields = dict(headers)
+    if fields.get("transfer-encoding", "").lower() == "chunked":
+        chunks = []
+        while size := int(reader.readline().split(b";")[0], 16):
+            chunks.append(reader.read(size))
+            reader.readline()
+        while reader.readline() not in (b"\r\n", b"\n", b""):
+            pass  # trailers
+        return status, headers, b"".join(chunks)
+    return status, headers, reader.read(int(fields.get("content-length", 0)))
 
 
 def csrf_from(html: str) -> str:
