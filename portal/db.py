@@ -158,7 +158,7 @@ def fetch(session: Session, statement: str, params: dict[str, Any]) -> list:
         cursor.execute(_driver_sql(statement), params)
     except psycopg.Error as error:
         raise exc.DBAPIError.instance(statement, None, error, psycopg.Error, hide_parameters=True) from None
-    return cursor.fetchall() if cursor.description else []
+    return cursor.fetchall() if cursor.rownumber is not None else []  # None: no result set
 
 
 _DEPTH = "kliniki_transaction_depth"

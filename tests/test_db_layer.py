@@ -289,6 +289,7 @@ def test_fetch_runs_in_the_unit_of_work_and_fails_like_any_statement(app, databa
         with transaction() as session:
             fetch(session, insert, {"name": "kept"})
             assert fetch(session, "SELECT 1 AS one WHERE false", {}) == []
+            assert fetch(session, "UPDATE login_event SET success = false WHERE false", {}) == []
         with pytest.raises(sa_exc.IntegrityError) as refused:
             with transaction() as session:
                 fetch(session, "INSERT INTO login_event (id, username, ip, success) "
