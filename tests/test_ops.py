@@ -166,7 +166,11 @@ def gunicorn(database_url, tmp_path):
 
 
 class Desk:
-    """A browser at a desk: one keep-alive connection with its session cookie."""
+    """A browser at a desk: one keep-alive connection with its session cookie.
+
+    Like a browser it opens a new connection when the server has closed the idle one (gunicorn
+    keeps an idle connection 5 s; 32 sign-ins take longer than that on a slow machine).
+    """
 
     def __init__(self, url: str):
         host, port = url.removeprefix("http://").split(":")
@@ -178,8 +182,13 @@ class Desk:
         body = urlencode(form) if form is not None else None
         if body is not None:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
-        self.connection.request(method, path, body=body, headers=headers)
-        response = self.connection.getresponse()
+        try:
+            self.connection.request(method, path, body=body, headers=headers)
+            response = self.connection.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            self.connection.close()  # http.client reconnects on the next request
+            self.connection.request(method, path, body=body, headers=headers)
+            response = self.connection.getresponse()
         text_ = response.read().decode()
         if response.getheader("Set-Cookie"):
             self.cookie = response.getheader("Set-Cookie").split(";", 1)[0]
