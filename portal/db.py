@@ -141,7 +141,7 @@ def pool_exhausted() -> bool:
 _PARAMETER = re.compile(r"(?<![:\w]):(\w+)")
 
 
-@lru_cache(maxsize=None)
+@lru_cache(maxsize=64)  # callers pass their module constants
 def _driver_sql(statement: str) -> str:
     """SQLAlchemy's `:name` parameters as psycopg's `%(name)s` (a literal % doubled)."""
     return _PARAMETER.sub(r"%(\1)s", statement.replace("%", "%%"))
