@@ -377,10 +377,11 @@ class LoadResult:
 
 
 def _timed_call(operation: Callable[[int, int, Any], Any], worker: int, index: int, state: Any,
-                result: "LoadResult", lock: threading.Lock) -> None:
+                result: "LoadResult", lock: threading.Lock, due: float | None = None) -> None:
     """Run one operation and record its outcome and latency; failures are counted, not raised
-    (one failure must neither stop a timed run nor hang a round's barrier)."""
-    started = time.perf_counter()
+    (one failure must neither stop a timed run nor hang a round's barrier). With `due`, the
+    latency counts from when the operation was due, so starting late counts as waiting."""
+    started = time.perf_counter() if due is None else due
     try:
         outcome = operation(worker, index, state)
     except Exception as error:
@@ -396,13 +397,16 @@ def _timed_call(operation: Callable[[int, int, Any], Any], worker: int, index: i
 
 def run_load(concurrency: int, operation: Callable[[int, int, Any], Any],
              setup: Callable[[int], Any] | None = None, duration_s: float | None = None,
-             count: int | None = None, per_worker: int | None = None) -> LoadResult:
+             count: int | None = None, per_worker: int | None = None,
+             rate_per_s: float | None = None) -> LoadResult:
     """Run `operation(worker, iteration, state)` from `concurrency` threads, all started together.
 
     `setup(worker)` builds each thread's state (e.g. a logged-in Client) before the clock starts.
     Stops after `duration_s`, or after `count` operations in total, or `per_worker` each (at least
     one bound is required). The operation's return value is counted in `outcomes`; an exception
     is counted as its class name and its first message kept in `errors`.
+    Closed loop unless `rate_per_s` is given: then the operations are due at that total rate,
+    evenly spread over the threads, each timed from when it was due (open loop).
     """
     if duration_s is None and count is None and per_worker is None:
         raise ValueError("give duration_s, count or per_worker")
@@ -411,7 +415,7 @@ def run_load(concurrency: int, operation: Callable[[int, int, Any], Any],
     lock = threading.Lock()
     result = LoadResult(0.0)
     issued = [0]
-    deadline = [float("inf")]
+    origin, deadline = [0.0], [float("inf")]
 
     def take_ticket() -> bool:
         with lock:
@@ -426,15 +430,21 @@ def run_load(concurrency: int, operation: Callable[[int, int, Any], Any],
         while time.perf_counter() < deadline[0]:
             if per_worker is not None and iteration >= per_worker:
                 break
+            due = None
+            if rate_per_s:
+                due = origin[0] + (iteration * concurrency + worker) / rate_per_s
+                if due >= deadline[0]:
+                    break
+                time.sleep(max(0.0, due - time.perf_counter()))
             if not take_ticket():
                 break
-            _timed_call(operation, worker, iteration, states[worker], result, lock)
+            _timed_call(operation, worker, iteration, states[worker], result, lock, due)
             iteration += 1
 
     threads = [threading.Thread(target=worker_main, args=(w,), daemon=True) for w in range(concurrency)]
     for thread in threads:
         thread.start()
-    started = time.perf_counter()
+    started = origin[0] = time.perf_counter()
     if duration_s is not None:
         deadline[0] = started + duration_s
     barrier.wait()
