@@ -327,15 +327,36 @@ def main() -> None:
         else:
             print(f"The audit's pattern double-booked the hot slot {audit_doubles} time(s) in {ROUNDS} rounds; "
                   "Kliniki refused every second booking (409).")
-        share = distinct.per_second / ceiling_rate if ceiling_rate else 0
-        p95 = percentile(distinct.latencies, 95) * 1000
-        print(f"Target: 0 double bookings; HTTP >= 0.20 of the ceiling with p95 < 100 ms. "
-              f"Measured: {share:.2f} of the ceiling, p95 {p95:.0f} ms as fast as answered (3a); "
-              f"p95 {percentile(paced.latencies, 95) * 1000:.0f} ms at 0.20 of the ceiling (3d).")
+        print_verdict(rows, ceiling_rate, distinct, paced, overlaps)
         for name, result in (("audit", audit), ("audit hot", audit_hot), ("http", distinct), ("http paced", paced),
                              ("http hot", hot)):
             if result.errors:
                 print(f"{name} errors (first few): {result.errors}")
+
+
+TARGET_SHARE, TARGET_P95_MS = 0.20, 100
+
+
+def print_verdict(rows: list, ceiling_rate: float, distinct: LoadResult, paced: LoadResult, overlaps: int) -> None:
+    """The issue's target, judged where it is stated: at 1/5 of the ceiling, p95 under 100 ms."""
+    kliniki_doubles = sum(cells[8] for cells in rows if cells[0].startswith("3"))
+    paced_share = paced.per_second / ceiling_rate if ceiling_rate else 0
+    paced_p95 = percentile(paced.latencies, 95) * 1000
+    clean = not paced.errors and paced.outcomes.get("booked", 0) == paced.ops
+    met = (kliniki_doubles == 0 and overlaps == 0 and clean and paced_share >= TARGET_SHARE * 0.99
+           and paced_p95 < TARGET_P95_MS)
+    print(f"Target: 0 double bookings; HTTP >= {TARGET_SHARE:.2f} of the ceiling with p95 < {TARGET_P95_MS} ms. "
+          f"{'MET' if met else 'NOT MET'}: {kliniki_doubles} double bookings, {overlaps} overlaps; 3d carried "
+          f"{paced_share:.2f} of the ceiling with p95 {paced_p95:.0f} ms.")
+    share, p95 = distinct.per_second / ceiling_rate if ceiling_rate else 0, percentile(distinct.latencies, 95) * 1000
+    mean_ms = sum(distinct.latencies) / max(len(distinct.latencies), 1) * 1000
+    # Each of the clients waits for its answer, so mean latency = clients / throughput (Little's law):
+    # flat out, latency tells how far past saturation the clients push, not how long a booking takes.
+    needed = CLIENTS * (p95 / mean_ms) / (TARGET_P95_MS / 1000) if mean_ms else 0
+    print(f"Flat out (3a): {share:.2f} of the ceiling, p95 {p95:.0f} ms. Each client waits for its answer, so "
+          f"its mean latency, {mean_ms:.0f} ms, is {CLIENTS} clients / {distinct.per_second:.0f} per s (Little's law); "
+          f"with this run's p95/mean, p95 < {TARGET_P95_MS} ms flat out takes {needed:.0f}/s "
+          f"({needed / ceiling_rate:.2f} of the ceiling).")
 
 
 def overlapping(url: str) -> int:
