@@ -108,3 +108,28 @@ def save_screenshot(page, name: str) -> str:
     path = os.path.join(ARTIFACTS, f"{name}.png")
     page.screenshot(path=path, full_page=True)
     return path
+
+
+VIEWPORTS = {"desk": (1366, 768), "tablet-landscape": (1024, 768), "tablet-portrait": (768, 1024)}
+TOUCH = "button, [role=button], input:not([type=hidden]), select, summary, ul.main-nav a"
+
+
+def layout_problems(page) -> list[str]:
+    """Horizontal overflow and touch targets smaller than 44 px on the current page."""
+    return page.evaluate("""(selector) => {
+        const problems = [];
+        const doc = document.documentElement;
+        if (doc.scrollWidth > window.innerWidth + 1) {
+            problems.push(`page is ${doc.scrollWidth}px wide in a ${window.innerWidth}px window`);
+        }
+        for (const el of document.querySelectorAll(selector)) {
+            // A checkbox's or radio's label is its touch target: a tap on the label toggles it.
+            const label = el.matches('[type=checkbox], [type=radio]') ? el.closest('label') : null;
+            const box = (label || el).getBoundingClientRect();
+            if (box.width === 0 || box.height === 0) continue;  // not shown
+            if (box.height < 44 || (el.matches('button, [role=button], a') && box.width < 44)) {
+                problems.push(`${el.tagName.toLowerCase()} "${(el.innerText || el.name || '').trim()}" is ${Math.round(box.width)}x${Math.round(box.height)}`);
+            }
+        }
+        return problems;
+    }""", TOUCH)

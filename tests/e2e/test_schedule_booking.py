@@ -7,7 +7,7 @@ import pytest
 
 from portal.extensions import db
 from portal.models import Doctor, Patient
-from tests.e2e.conftest import save_screenshot, sign_in
+from tests.e2e.conftest import VIEWPORTS, layout_problems, save_screenshot, sign_in
 from tests.schedule.conftest import make_slots
 
 REFRESH_MS = 15_000
@@ -115,6 +115,25 @@ def test_a_swapped_in_form_is_live_the_moment_it_appears(new_page, base_url, sta
     }).observe(document.getElementById('panel'), {childList: true, subtree: true})""")
     page.click(f"#cell-{slots[1]} button")
     page.locator("#patient-options label", has_text="Amani Wanjiku").wait_for(timeout=5_000)
+
+
+@pytest.mark.parametrize("viewport", ["desk", "tablet-landscape"])
+def test_patient_matches_stack_inside_the_booking_panel(new_page, base_url, staff, day_with_slots, viewport):
+    """Each match is a row of its own that fits the side panel: nothing pushes the page sideways."""
+    day, slots = day_with_slots
+    page = open_day(sign_in(new_page(viewport=VIEWPORTS[viewport]), base_url, "reception1"), base_url, day)
+    page.click(f"#cell-{slots[1]} button")
+    page.fill("#booking-form input[name=q]", "Wanjiku")
+    options = page.locator("#patient-options label")
+    options.nth(2).wait_for(timeout=5_000)
+    tops = [options.nth(i).bounding_box()["y"] for i in range(3)]
+    assert tops == sorted(tops) and len(set(tops)) == 3  # one under the other, not side by side
+    panel = page.locator("#panel").bounding_box()
+    for i in range(3):
+        box = options.nth(i).bounding_box()
+        assert box["x"] + box["width"] <= panel["x"] + panel["width"] + 1
+    assert layout_problems(page) == []
+    save_screenshot(page, f"{viewport}-booking-panel-patient-matches")
 
 
 def test_reception_moves_an_appointment_to_another_doctor(new_page, base_url, app, staff, day_with_slots):
