@@ -33,7 +33,8 @@ def test_tablet_screenshot_is_saved(new_page, base_url, staff):
 
 @pytest.mark.parametrize("viewport", VIEWPORTS, ids=list(VIEWPORTS))
 @pytest.mark.parametrize("role, path", [("admin", "/admin/staff"), ("reception", "/schedule/"),
-                                        ("nurse", "/schedule/list"), (None, "/login")])
+                                        ("nurse", "/schedule/list"), ("doctor", "/schedule/mine"),
+                                        (None, "/login")])
 def test_pages_fit_desk_and_tablet_with_44px_touch_targets(new_page, base_url, staff, viewport, role, path):
     page = new_page(viewport=VIEWPORTS[viewport])
     if role:
