@@ -50,6 +50,8 @@ class Slot(db.Model):
         CheckConstraint("ends_at > starts_at", name="ends_after_start"),
         CheckConstraint("(status = 'booked') = (appointment_id IS NOT NULL)",
                         name="booked_has_appointment"),
+        CheckConstraint("NOT outside_hours OR appointment_id IS NOT NULL", name="outside_hours_only_booked"),
+        Index("ix_slot_outside_hours", "starts_at", postgresql_where=text("outside_hours")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -59,6 +61,9 @@ class Slot(db.Model):
     status: Mapped[str] = mapped_column(String(16), default="open", server_default="open")
     appointment_id: Mapped[int | None] = mapped_column(
         ForeignKey("appointment.id", ondelete="SET NULL"))
+    # Booked, but the doctor's weekly hours no longer cover it: kept for its appointment, which
+    # reception must move (availability.needs_rescheduling), and deleted when freed.
+    outside_hours: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
 
 
 class Appointment(db.Model):

@@ -58,6 +58,18 @@ WITH days AS (
 """
 
 
+# Slot s lies inside one of its doctor's working ranges that day and in none of the breaks.
+_LOCAL_START, _LOCAL_END = "(s.starts_at AT TIME ZONE :tz)", "(s.ends_at AT TIME ZONE :tz)"
+_SAME_WEEKDAY = f"extract(isodow FROM {_LOCAL_START})::int - 1"
+IN_HOURS = (
+    f"(EXISTS (SELECT 1 FROM availability h WHERE h.doctor_id = s.doctor_id AND h.kind = 'hours' "
+    f"AND h.weekday = {_SAME_WEEKDAY} AND {_LOCAL_START} >= {_LOCAL_START}::date + h.starts_time "
+    f"AND {_LOCAL_END} <= {_LOCAL_START}::date + h.ends_time) "
+    f"AND NOT EXISTS (SELECT 1 FROM availability b WHERE b.doctor_id = s.doctor_id AND b.kind = 'break' "
+    f"AND b.weekday = {_SAME_WEEKDAY} AND {_LOCAL_START} < {_LOCAL_START}::date + b.ends_time "
+    f"AND {_LOCAL_END} > {_LOCAL_START}::date + b.starts_time))")
+
+
 def _generate(session: Session, doctor_id: int | None, weeks: int | None = None) -> GenerationReport:
     """Make the future slots match availability and time off; booked slots are never touched."""
     tz = current_app.config["CLINIC_TIMEZONE"]
@@ -89,16 +101,12 @@ def _generate(session: Session, doctor_id: int | None, weeks: int | None = None)
     report.reopened = session.execute(text(
         f"UPDATE slot s SET status = 'open' WHERE s.status = 'blocked' AND {window} AND NOT {in_time_off}"),
         params).rowcount
-    report.conflicts = list(session.execute(text("""
-        SELECT a.id, a.starts_at, d.name AS doctor, p.first_name || ' ' || p.last_name AS patient,
-               a.status
-        FROM appointment a JOIN doctor d ON d.id = a.doctor_id JOIN patient p ON p.id = a.patient_id
-        WHERE a.status IN ('pending_review', 'booked', 'confirmed')
-          AND a.starts_at > now() AND a.starts_at < CAST(CAST(:last AS date) + 1 AS timestamp) AT TIME ZONE :tz
-          AND (CAST(:doctor AS bigint) IS NULL OR a.doctor_id = :doctor)
-          AND EXISTS (SELECT 1 FROM time_off t WHERE t.doctor_id = a.doctor_id
-                      AND (a.starts_at AT TIME ZONE :tz)::date BETWEEN t.starts_on AND t.ends_on)
-        ORDER BY a.starts_at, a.id LIMIT 100"""), params))
+    session.execute(text(
+        f"UPDATE slot s SET outside_hours = NOT {IN_HOURS} WHERE s.appointment_id IS NOT NULL AND {window} "
+        f"AND s.outside_hours = {IN_HOURS}"), params)
+    report.conflicts = list(session.execute(text(NEEDS_RESCHEDULING_SQL), {
+        "tz": tz, "today": first, "now": now_utc(), "limit": 100, "doctor": doctor_id,
+        "outside_hours": OUTSIDE_HOURS}))
     return report
 
 
@@ -113,6 +121,7 @@ def generate_slots(doctor_id: int | None = None, weeks: int | None = None) -> Ge
 
 
 NO_LONGER_ACTIVE = "the doctor no longer takes appointments"
+OUTSIDE_HOURS = "outside the doctor's working hours"
 NEEDS_RESCHEDULING_SQL = f"""
     SELECT DISTINCT ON (x.starts_at, x.id) x.* FROM (
       SELECT a.id, a.starts_at, d.name AS doctor, p.first_name || ' ' || p.last_name AS patient,
@@ -131,14 +140,22 @@ NEEDS_RESCHEDULING_SQL = f"""
       JOIN patient p ON p.id = a.patient_id
       WHERE NOT d.is_active AND a.status IN ('pending_review', 'booked', 'confirmed')
         AND (CAST(:doctor AS bigint) IS NULL OR d.id = :doctor)
+      UNION ALL
+      SELECT a.id, a.starts_at, d.name, p.first_name || ' ' || p.last_name, a.status, :outside_hours
+      FROM slot s
+      JOIN appointment a ON a.id = s.appointment_id
+      JOIN doctor d ON d.id = a.doctor_id JOIN patient p ON p.id = a.patient_id
+      WHERE s.outside_hours AND s.starts_at > :now AND d.is_active
+        AND a.status IN ('pending_review', 'booked', 'confirmed')
+        AND (CAST(:doctor AS bigint) IS NULL OR s.doctor_id = :doctor)
     ) x ORDER BY x.starts_at, x.id LIMIT :limit"""
 
 
 def needs_rescheduling(limit: int = 50, doctor_id: int | None = None) -> list:
-    """Active future appointments in their doctor's time off, or with a doctor no longer active."""
+    """Active future appointments in time off, outside their doctor's hours, or with an inactive doctor."""
     return list(db.session.execute(text(NEEDS_RESCHEDULING_SQL), {
         "tz": current_app.config["CLINIC_TIMEZONE"], "today": clinic_today(), "now": now_utc(),
-        "limit": limit, "doctor": doctor_id}))
+        "limit": limit, "doctor": doctor_id, "outside_hours": OUTSIDE_HOURS}))
 
 
 # ---- doctors ----------------------------------------------------------------------

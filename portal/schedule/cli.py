@@ -19,9 +19,10 @@ def generate_command(doctor_id, weeks):
     click.echo(f"slots: {report.created} added, {report.removed} removed, {report.blocked} blocked, "
                f"{report.reopened} reopened")
     if report.conflicts:
-        click.echo(f"{len(report.conflicts)} booked appointment(s) fall into time off; reschedule them:")
+        click.echo(f"{len(report.conflicts)} booked appointment(s) must be rescheduled:")
         for row in report.conflicts:
-            click.echo(f"  #{row.id} {row.starts_at:%Y-%m-%d %H:%M %Z} {row.doctor}: {row.patient} ({row.status})")
+            click.echo(f"  #{row.id} {row.starts_at:%Y-%m-%d %H:%M %Z} {row.doctor}: {row.patient} "
+                       f"({row.status}; {row.reason})")
 
 
 @slots_cli.command("purge-keys")

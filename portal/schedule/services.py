@@ -183,15 +183,16 @@ def _check_patient_free(session: Session, patient_id: int, starts_at: datetime, 
 
 
 def _free_slots(session: Session, appointment_id: int, only_ids: list[int] | None = None) -> None:
-    """Give an appointment's slots back: open, or blocked when they fall in time off."""
+    """Give an appointment's slots back: open, blocked in time off, gone when outside the doctor's hours."""
+    which = "s.appointment_id = :appointment" + (" AND s.id = ANY(:ids)" if only_ids is not None else "")
+    params = {"appointment": appointment_id, **({"ids": only_ids} if only_ids is not None else {})}
+    session.execute(text(f"DELETE FROM slot s WHERE {which} AND s.outside_hours"), params)
     session.execute(text(
         "UPDATE slot s SET appointment_id = NULL, status = CASE WHEN EXISTS ("
         "  SELECT 1 FROM time_off t WHERE t.doctor_id = s.doctor_id"
         "  AND (s.starts_at AT TIME ZONE :tz)::date BETWEEN t.starts_on AND t.ends_on)"
-        " THEN 'blocked' ELSE 'open' END "
-        "WHERE s.appointment_id = :appointment" + (" AND s.id = ANY(:ids)" if only_ids is not None else "")),
-        {"appointment": appointment_id, "tz": current_app.config["CLINIC_TIMEZONE"],
-         **({"ids": only_ids} if only_ids is not None else {})})
+        f" THEN 'blocked' ELSE 'open' END WHERE {which}"),
+        {**params, "tz": current_app.config["CLINIC_TIMEZONE"]})
 
 
 @contextmanager

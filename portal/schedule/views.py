@@ -452,7 +452,7 @@ def _saved(doctor: Doctor, report):
     message = (f"Saved. Slots: {report.created} added, {report.removed} removed, "
                f"{report.blocked} blocked for time off, {report.reopened} reopened.")
     if report.conflicts:
-        message += (f" {len(report.conflicts)} booked appointment(s) fall into time off; "
-                    "reception must reschedule them (listed below and on the schedule).")
+        message += (f" {len(report.conflicts)} booked appointment(s) no longer fit the doctor's hours "
+                    "or time off; reception must reschedule them (listed below and on the schedule).")
     flash(message)
     return redirect_to(url_for("schedule.doctor_edit", doctor_id=doctor.id))

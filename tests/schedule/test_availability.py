@@ -92,6 +92,7 @@ def test_changing_hours_never_touches_a_booked_slot(app, doctors, patients):
             "AND a.starts_at < b.ends_at AND b.starts_at < a.ends_at"))
         db.session.remove()
     assert overlaps == 0
+    assert run(app, availability.needs_rescheduling) == []  # still inside the (new) hours: nothing to move
     assert_invariants(app)
 
 
@@ -128,6 +129,43 @@ def test_time_off_blocks_slots_and_lists_booked_appointments(app, login_as, doct
     back = run(app, availability.remove_time_off, doctors[0], time_off_id)
     assert back.reopened == 6
     assert_invariants(app)
+
+
+SHORTER_DAYS = [(d, "hours", time(8), time(10)) for d in range(7)]
+LATE_BREAK = EVERY_DAY + [(d, "break", time(11), time(11, 30)) for d in range(7)]
+
+
+@pytest.mark.parametrize("new_hours", [SHORTER_DAYS, LATE_BREAK], ids=["shorter-days", "new-break"])
+def test_a_booking_the_new_hours_leave_out_is_listed_and_its_slot_goes_when_cancelled(
+        app, login_as, doctors, patients, new_hours):
+    day = later(app, 3)
+    book_on_day(app, doctors[0], day, 11, patients[0], "Review")
+    report = run(app, availability.set_availability, doctors[0], new_hours)
+    assert [(row.patient, row.reason) for row in report.conflicts] == [("Pat0 Tester", availability.OUTSIDE_HOURS)]
+    assert ("11:00", "booked") in day_slots(app, doctors[0], day)  # kept for its appointment
+    listed = run(app, availability.needs_rescheduling)
+    assert [(row.patient, row.reason) for row in listed] == [("Pat0 Tester", availability.OUTSIDE_HOURS)]
+    page = login_as("reception").get(f"/schedule/?date={day.isoformat()}").get_data(as_text=True)
+    assert "outside the doctor&#39;s working hours" in page and "Pat0 Tester" in page
+    appointment_id = listed[0].id
+    run(app, services.cancel, appointment_id, "clinic", "Doctor's hours changed", None, "reception")
+    # Freed, the slot goes: nobody can book a time the doctor no longer works.
+    assert "11:00" not in dict(day_slots(app, doctors[0], day))
+    assert run(app, availability.needs_rescheduling) == []
+    again = run(app, availability.generate_slots, doctors[0])
+    assert (again.created, again.removed, again.conflicts) == (0, 0, [])
+    assert_invariants(app)
+
+
+def test_hours_given_back_clear_the_flag(app, doctors, patients):
+    day = later(app, 3)
+    book_on_day(app, doctors[0], day, 11, patients[0], "Review")
+    run(app, availability.set_availability, doctors[0], SHORTER_DAYS)
+    assert count(app, "SELECT count(*) FROM slot WHERE outside_hours") == 1
+    report = run(app, availability.set_availability, doctors[0], EVERY_DAY)
+    assert report.conflicts == [] and run(app, availability.needs_rescheduling) == []
+    assert count(app, "SELECT count(*) FROM slot WHERE outside_hours") == 0
+    assert ("11:00", "booked") in day_slots(app, doctors[0], day)
 
 
 @pytest.mark.parametrize("rows, message", [
@@ -249,7 +287,7 @@ def test_doctor_takes_time_off_over_a_booking_and_sees_what_reception_must_move(
     saved = client.post(f"{page_url}/time-off", data=form)
     assert saved.status_code == 303 and saved.headers["Location"] == page_url
     page = client.get(page_url).get_data(as_text=True)
-    assert "1 booked appointment(s) fall into time off; reception must reschedule them" in page
+    assert "1 booked appointment(s) no longer fit the doctor&#39;s hours or time off; reception must reschedule them" in page
     assert 'id="in-time-off"' in page and "Pat3 Tester (booked; Conference)" in page
     again = client.get(page_url).get_data(as_text=True)  # the message was shown once; the list stays
     assert "reception must reschedule them (listed below" not in again and "Pat3 Tester" in again

@@ -32,7 +32,8 @@ QUERIES = {
     "key lookup": ("SELECT result FROM idempotency_key WHERE key = :key", {"key": "k" * 20}),
     "questions for reception": (QUESTIONS_SQL, {"now": START, "limit": 20}),
     "appointments to reschedule": (NEEDS_RESCHEDULING_SQL, {"tz": "Africa/Nairobi", "today": START.date(),
-                                                           "now": START, "limit": 20, "doctor": None}),
+                                                           "now": START, "limit": 20, "doctor": None,
+                                                           "outside_hours": "outside"}),
 }
 
 
