@@ -32,10 +32,12 @@ class Cell:
     status: str | None = None
     continued: bool = False  # a later slot of a longer appointment
     doctor: str | None = None
+    outside_hours: bool = False  # booked, but the doctor's hours no longer cover it: to be moved
 
     @property
     def css(self) -> str:
-        return f"slot {self.state}" + (" past" if self.past else "") + (" continued" if self.continued else "")
+        return (f"slot {self.state}" + (" past" if self.past else "") + (" continued" if self.continued else "")
+                + (" outside-hours" if self.outside_hours else ""))
 
 
 @dataclass
@@ -50,7 +52,7 @@ class DayGrid:
 
 
 CELLS_SQL = """
-SELECT s.id, s.doctor_id, s.starts_at, s.ends_at, s.status, s.appointment_id,
+SELECT s.id, s.doctor_id, s.starts_at, s.ends_at, s.status, s.appointment_id, s.outside_hours,
        a.status AS appointment_status, a.starts_at AS appointment_starts_at,
        p.first_name || ' ' || p.last_name AS patient, d.name AS doctor
 FROM slot s
@@ -67,7 +69,8 @@ def _cell(row, now: datetime) -> Cell:
     state = {"open": "free", "booked": "booked", "blocked": "blocked"}[row.status]
     return Cell(row.id, row.doctor_id, row.starts_at, row.ends_at, state, row.starts_at <= now,
                 row.appointment_id, row.patient, row.appointment_status,
-                bool(row.appointment_starts_at and row.appointment_starts_at < row.starts_at), row.doctor)
+                bool(row.appointment_starts_at and row.appointment_starts_at < row.starts_at), row.doctor,
+                row.outside_hours)
 
 
 def active_doctors() -> list:
@@ -132,7 +135,7 @@ def cells_for(slot_ids: list[int]) -> list[Cell]:
 DAY_VERSION_SQL = """
         SELECT concat_ws('|',
           (SELECT count(*) || ':' || coalesce(sum(hashtextextended(
-                    s.id || ':' || s.status || ':' || coalesce(s.appointment_id, 0), 0)), 0)
+                    s.id || ':' || s.status || ':' || coalesce(s.appointment_id, 0) || ':' || s.outside_hours, 0)), 0)
                   || ':' || count(*) FILTER (WHERE s.starts_at <= now())
            FROM slot s WHERE s.starts_at >= :start AND s.starts_at < :end),
           (SELECT count(*) || ':' || coalesce(sum(hashtextextended(

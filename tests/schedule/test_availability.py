@@ -8,7 +8,7 @@ from sqlalchemy import text
 
 from portal.extensions import db
 from portal.idempotency import new_key
-from portal.schedule import availability, services
+from portal.schedule import availability, queries, services
 from portal.schedule.availability import parse_ranges
 from portal.schedule.services import ScheduleError, clinic_today
 from portal.web import clinic_zone
@@ -146,7 +146,8 @@ def test_a_booking_the_new_hours_leave_out_is_listed_and_its_slot_goes_when_canc
     listed = run(app, availability.needs_rescheduling)
     assert [(row.patient, row.reason) for row in listed] == [("Pat0 Tester", availability.OUTSIDE_HOURS)]
     page = login_as("reception").get(f"/schedule/?date={day.isoformat()}").get_data(as_text=True)
-    assert "outside the doctor&#39;s working hours" in page and "Pat0 Tester" in page
+    assert "outside the doctor&#39;s working hours" in page and "Pat0 Tester" in page  # the to-do list
+    assert page.count("slot booked outside-hours") == 1 and "outside the doctor's hours: move it" in page
     appointment_id = listed[0].id
     run(app, services.cancel, appointment_id, "clinic", "Doctor's hours changed", None, "reception")
     # Freed, the slot goes: nobody can book a time the doctor no longer works.
@@ -155,6 +156,17 @@ def test_a_booking_the_new_hours_leave_out_is_listed_and_its_slot_goes_when_canc
     again = run(app, availability.generate_slots, doctors[0])
     assert (again.created, again.removed, again.conflicts) == (0, 0, [])
     assert_invariants(app)
+
+
+def test_flagging_a_booking_changes_the_day_version_the_grids_poll(app, doctors, patients):
+    day = later(app, 3)
+    book_on_day(app, doctors[0], day, 11, patients[0], "Review")
+    before = run(app, queries.day_version, day)
+    with app.app_context():
+        db.session.execute(text("UPDATE slot SET outside_hours = true WHERE appointment_id IS NOT NULL"))
+        db.session.commit()
+        db.session.remove()
+    assert run(app, queries.day_version, day) != before
 
 
 def test_hours_given_back_clear_the_flag(app, doctors, patients):
