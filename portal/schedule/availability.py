@@ -58,16 +58,18 @@ WITH days AS (
 """
 
 
-# Slot s lies inside one of its doctor's working ranges that day and in none of the breaks.
-_LOCAL_START, _LOCAL_END = "(s.starts_at AT TIME ZONE :tz)", "(s.ends_at AT TIME ZONE :tz)"
-_SAME_WEEKDAY = f"extract(isodow FROM {_LOCAL_START})::int - 1"
-IN_HOURS = (
-    f"(EXISTS (SELECT 1 FROM availability h WHERE h.doctor_id = s.doctor_id AND h.kind = 'hours' "
-    f"AND h.weekday = {_SAME_WEEKDAY} AND {_LOCAL_START} >= {_LOCAL_START}::date + h.starts_time "
-    f"AND {_LOCAL_END} <= {_LOCAL_START}::date + h.ends_time) "
-    f"AND NOT EXISTS (SELECT 1 FROM availability b WHERE b.doctor_id = s.doctor_id AND b.kind = 'break' "
-    f"AND b.weekday = {_SAME_WEEKDAY} AND {_LOCAL_START} < {_LOCAL_START}::date + b.ends_time "
-    f"AND {_LOCAL_END} > {_LOCAL_START}::date + b.starts_time))")
+# Slot s lies inside one of its doctor's working ranges that weekday and overlaps none of the breaks.
+IN_HOURS = """(
+  EXISTS (SELECT 1 FROM availability h
+          WHERE h.doctor_id = s.doctor_id AND h.kind = 'hours'
+            AND h.weekday = extract(isodow FROM (s.starts_at AT TIME ZONE :tz))::int - 1
+            AND (s.starts_at AT TIME ZONE :tz) >= (s.starts_at AT TIME ZONE :tz)::date + h.starts_time
+            AND (s.ends_at AT TIME ZONE :tz) <= (s.starts_at AT TIME ZONE :tz)::date + h.ends_time)
+  AND NOT EXISTS (SELECT 1 FROM availability b
+                  WHERE b.doctor_id = s.doctor_id AND b.kind = 'break'
+                    AND b.weekday = extract(isodow FROM (s.starts_at AT TIME ZONE :tz))::int - 1
+                    AND (s.starts_at AT TIME ZONE :tz) < (s.starts_at AT TIME ZONE :tz)::date + b.ends_time
+                    AND (s.ends_at AT TIME ZONE :tz) > (s.starts_at AT TIME ZONE :tz)::date + b.starts_time))"""
 
 
 def _generate(session: Session, doctor_id: int | None, weeks: int | None = None) -> GenerationReport:
