@@ -103,12 +103,11 @@ def _generate(session: Session, doctor_id: int | None, weeks: int | None = None)
     report.reopened = session.execute(text(
         f"UPDATE slot s SET status = 'open' WHERE s.status = 'blocked' AND {window} AND NOT {in_time_off}"),
         params).rowcount
+    # Flip the flag where it disagrees with the hours (booked slots only: a free one would be gone).
     session.execute(text(
-        f"UPDATE slot s SET outside_hours = NOT {IN_HOURS} WHERE s.appointment_id IS NOT NULL AND {window} "
-        f"AND s.outside_hours = {IN_HOURS}"), params)
-    report.conflicts = list(session.execute(text(NEEDS_RESCHEDULING_SQL), {
-        "tz": tz, "today": first, "now": now_utc(), "limit": 100, "doctor": doctor_id,
-        "outside_hours": OUTSIDE_HOURS}))
+        f"UPDATE slot s SET outside_hours = NOT s.outside_hours "
+        f"WHERE s.appointment_id IS NOT NULL AND {window} AND s.outside_hours = {IN_HOURS}"), params)
+    report.conflicts = needs_rescheduling(100, doctor_id)  # db.session is this transaction's session
     return report
 
 
