@@ -307,6 +307,7 @@ def main() -> None:
             hot = run_http(server, ids, hot=True)
             rows.append(row("3b Kliniki HTTP, hot slot", hot, double_bookings(url, "appointment")))
             overlaps = overlapping(url)
+            doubles = double_bookings(url, "appointment")  # every run's bookings, pgbench's included
         ceiling_rate = (ceiling.tps + ceiling_after.tps) / 2
         for cells in rows:
             cells.append(f"{cells[5] / ceiling_rate:.2f}")
@@ -327,7 +328,7 @@ def main() -> None:
         else:
             print(f"The audit's pattern double-booked the hot slot {audit_doubles} time(s) in {ROUNDS} rounds; "
                   "Kliniki refused every second booking (409).")
-        print_verdict(rows, ceiling_rate, distinct, paced, overlaps)
+        print_verdict(doubles, overlaps, ceiling_rate, distinct, paced)
         for name, result in (("audit", audit), ("audit hot", audit_hot), ("http", distinct), ("http paced", paced),
                              ("http hot", hot)):
             if result.errors:
@@ -337,16 +338,17 @@ def main() -> None:
 TARGET_SHARE, TARGET_P95_MS = 0.20, 100
 
 
-def print_verdict(rows: list, ceiling_rate: float, distinct: LoadResult, paced: LoadResult, overlaps: int) -> None:
+def print_verdict(doubles: int, overlaps: int, ceiling_rate: float, distinct: LoadResult,
+                  paced: LoadResult) -> None:
     """The issue's target, judged where it is stated: at 1/5 of the ceiling, p95 under 100 ms."""
-    kliniki_doubles = sum(cells[8] for cells in rows if cells[0].startswith("3"))
     paced_share = paced.per_second / ceiling_rate if ceiling_rate else 0
     paced_p95 = percentile(paced.latencies, 95) * 1000
     clean = not paced.errors and paced.outcomes.get("booked", 0) == paced.ops
-    met = (kliniki_doubles == 0 and overlaps == 0 and clean and paced_share >= TARGET_SHARE * 0.99
+    # 1% slack: the last due booking may fall just past the run's end and is not sent.
+    met = (doubles == 0 and overlaps == 0 and clean and paced_share >= TARGET_SHARE * 0.99
            and paced_p95 < TARGET_P95_MS)
     print(f"Target: 0 double bookings; HTTP >= {TARGET_SHARE:.2f} of the ceiling with p95 < {TARGET_P95_MS} ms. "
-          f"{'MET' if met else 'NOT MET'}: {kliniki_doubles} double bookings, {overlaps} overlaps; 3d carried "
+          f"{'MET' if met else 'NOT MET'}: {doubles} double bookings, {overlaps} overlaps; 3d carried "
           f"{paced_share:.2f} of the ceiling with p95 {paced_p95:.0f} ms.")
     share, p95 = distinct.per_second / ceiling_rate if ceiling_rate else 0, percentile(distinct.latencies, 95) * 1000
     mean_ms = sum(distinct.latencies) / max(len(distinct.latencies), 1) * 1000
