@@ -162,6 +162,7 @@ def _register_hooks(app: Flask) -> None:
 
     @app.context_processor
     def layout_context():
+        from .auth.access import may
         from .nav import nav_for
         # A callable: fragments, which have no navigation, do not pay for building it.
-        return {"nav_items": lambda: nav_for(current_user)}
+        return {"nav_items": lambda: nav_for(current_user), "may": may}

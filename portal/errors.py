@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from typing import NoReturn
 
 from flask import Flask, abort, g
 from flask_wtf.csrf import CSRFError
@@ -9,6 +10,7 @@ from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException
 
 from . import metrics
+from .domain import DomainError
 from .db import BUSY, LOCKED, classify_db_error
 from .extensions import db, login_manager
 from .web import is_htmx, render_fragment
@@ -43,7 +45,7 @@ def error_response(status: int, message: str | None = None, title: str | None = 
     return render_fragment("errors/page.html", status=status, **context)
 
 
-def fail(status: int, message: str, title: str | None = None):
+def fail(status: int, message: str, title: str | None = None) -> NoReturn:
     """Stop the request with a clear message for the user (page or htmx alert)."""
     abort(error_response(status, message, title))
 
@@ -68,6 +70,12 @@ def register_error_handlers(app: Flask) -> None:
         log.info("CSRF refused: %s", error.description)
         return error_response(400, "This form has expired or was not sent from Kliniki. "
                                    "Reload the page and try again.", "Form expired")
+
+    @app.errorhandler(DomainError)
+    def rule_refused(error: DomainError):
+        # A rule's refusal that the view did not show on its form: the page or an htmx alert.
+        db.session.rollback()
+        return error_response(error.status, error.message, error.title)
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):

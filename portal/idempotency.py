@@ -27,7 +27,7 @@ from sqlalchemy import delete, select, text, update
 from sqlalchemy.orm import Session
 
 from .db import fetch
-from .models.schedule import IdempotencyKey
+from .models.idempotency import IdempotencyKey
 
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 

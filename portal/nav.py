@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import url_for
 
-from .auth.access import allowed_roles
+from .auth.access import may
 
 # (label, endpoint) in display order; each shows only to the roles the view allows.
 NAV = [
@@ -20,9 +20,4 @@ def nav_for(user) -> list[tuple[str, str, str]]:
     """The (label, url, endpoint) links this user may use."""
     if not getattr(user, "is_authenticated", False):
         return []
-    items = []
-    for label, endpoint in NAV:
-        allowed = allowed_roles(endpoint)
-        if allowed and user.role in allowed:
-            items.append((label, url_for(endpoint), endpoint))
-    return items
+    return [(label, url_for(endpoint), endpoint) for label, endpoint in NAV if may(endpoint, user)]

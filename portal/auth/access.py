@@ -2,25 +2,30 @@
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable, Collection
 
 from flask import abort, current_app, request, session
 from flask_login import current_user, logout_user
 
+from ..actor import Actor
 from ..models.staff import ROLES
+from .roles import ALL_STAFF
 
 PUBLIC = frozenset({"*public*"})
-ANY_STAFF = frozenset(ROLES)
+ANY_STAFF = ALL_STAFF
 
 
-def roles(*allowed: str) -> Callable:
-    """Declare which roles may use a view."""
-    unknown = set(allowed) - set(ROLES)
-    if unknown or not allowed:
+def roles(*allowed: str | Collection[str]) -> Callable:
+    """Declare which roles may use a view: role names, groups from portal.auth.roles, or both."""
+    names: set[str] = set()
+    for item in allowed:
+        names.update({item} if isinstance(item, str) else item)
+    unknown = names - set(ROLES)
+    if unknown or not names:
         raise ValueError(f"unknown roles: {sorted(unknown)}")
 
     def declare(view: Callable) -> Callable:
-        view.allowed_roles = frozenset(allowed)
+        view.allowed_roles = frozenset(names)  # type: ignore[attr-defined]
         return view
 
     return declare
@@ -44,6 +49,24 @@ def allowed_roles(endpoint: str) -> frozenset | None:
         return PUBLIC
     view = current_app.view_functions.get(endpoint)
     return getattr(view, "allowed_roles", None)
+
+
+def may(endpoint: str, user=None) -> bool:
+    """True when the user (the signed-in one by default) may use the endpoint, as its view declares."""
+    user = current_user if user is None else user
+    allowed = allowed_roles(endpoint)
+    if allowed is None:
+        return False
+    if allowed is PUBLIC:
+        return True
+    return bool(getattr(user, "is_authenticated", False)) and user.role in allowed
+
+
+def current_actor() -> Actor:
+    """The signed-in user acting through this request, as a value for services."""
+    if current_user.is_authenticated:
+        return Actor(int(current_user.id), current_user.role, request.remote_addr)
+    return Actor(None, "anonymous", request.remote_addr)
 
 
 SIGNED_IN_AT = "signed_in_at"

@@ -1,4 +1,9 @@
 """All models, imported here so Alembic and the app see one metadata."""
-from .staff import AuditEvent, LoginEvent, StaffUser, ROLES  # noqa: F401
-from .patients import Patient  # noqa: F401
-from .schedule import Appointment, Doctor, IdempotencyKey, Slot  # noqa: F401
+from .audit import AuditEvent
+from .idempotency import IdempotencyKey
+from .patients import Patient
+from .schedule import Appointment, AppointmentEvent, Availability, Doctor, Slot, TimeOff
+from .staff import ROLES, LoginEvent, StaffUser
+
+__all__ = ["ROLES", "Appointment", "AppointmentEvent", "AuditEvent", "Availability", "Doctor",
+           "IdempotencyKey", "LoginEvent", "Patient", "Slot", "StaffUser", "TimeOff"]

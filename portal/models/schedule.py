@@ -1,23 +1,13 @@
-"""Doctors, bookable slots, appointments and idempotency keys."""
+"""Doctors, their hours and time off, bookable slots and appointments."""
 from __future__ import annotations
 
-from datetime import datetime
-
-from datetime import date, time
+from datetime import date, datetime, time
 
 from sqlalchemy import (BigInteger, CheckConstraint, ForeignKey, Index, SmallInteger, String, Text,
                         UniqueConstraint, func, text)
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
-
-APPOINTMENT_STATUSES = ("pending_review", "booked", "confirmed", "checked_in",
-                        "in_consultation", "completed", "no_show", "cancelled")
-SLOT_STATUSES = ("open", "booked", "blocked")
-ACTIVE_CONDITION = "status <> 'cancelled'"  # what holds a slot (same as the partial unique index)
-REVIEW_OUTCOMES = ("approved", "info_requested", "answered", "declined")
-AVAILABILITY_KINDS = ("hours", "break")
 
 
 class Doctor(db.Model):
@@ -115,21 +105,6 @@ class Appointment(db.Model):
 
     patient = relationship("Patient", lazy="joined", innerjoin=True)
     doctor = relationship("Doctor", lazy="joined", innerjoin=True)
-
-
-class IdempotencyKey(db.Model):
-    """A submitted form's key: a repeat returns the first result and changes nothing."""
-
-    __tablename__ = "idempotency_key"
-    __table_args__ = (Index("ix_idempotency_key_expires_at", "expires_at"),)
-
-    key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    scope: Mapped[str] = mapped_column(String(32))
-    request_hash: Mapped[str] = mapped_column(String(64))
-    user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id", ondelete="SET NULL"))
-    result: Mapped[dict | None] = mapped_column(JSONB)
-    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
-    expires_at: Mapped[datetime]
 
 
 class Availability(db.Model):

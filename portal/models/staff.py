@@ -1,11 +1,10 @@
-"""Staff accounts, login events and the clinical audit trail."""
+"""Staff accounts and login events."""
 from __future__ import annotations
 
 from datetime import datetime
 
 from flask_login import UserMixin
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, Text, func, text
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
@@ -56,23 +55,3 @@ class LoginEvent(db.Model):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id", ondelete="SET NULL"))
     ip: Mapped[str] = mapped_column(String(45))
     success: Mapped[bool]
-
-
-class AuditEvent(db.Model):
-    """Who did what to which record, when and from where: one row per action."""
-
-    __tablename__ = "audit_event"
-    __table_args__ = (
-        Index("ix_audit_event_patient_at", "patient_id", "at"),
-        Index("ix_audit_event_user_at", "user_id", "at"),
-    )
-
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    at: Mapped[datetime] = mapped_column(server_default=func.now())
-    user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id", ondelete="SET NULL"))
-    action: Mapped[str] = mapped_column(String(64))
-    entity: Mapped[str] = mapped_column(String(32))
-    entity_id: Mapped[int | None] = mapped_column(BigInteger)
-    patient_id: Mapped[int | None] = mapped_column(BigInteger)
-    ip: Mapped[str | None] = mapped_column(String(45))
-    detail: Mapped[dict | None] = mapped_column(JSONB)

@@ -7,6 +7,7 @@ from datetime import date, datetime
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import lazyload
 
+from ..actor import Actor
 from ..audit import record_audit
 from ..db import Page, fetch_page, page_size, parse_time_cursor, time_cursor, transaction
 from ..extensions import db
@@ -98,7 +99,7 @@ def _clean_reason(duplicate_reason: str | None) -> str:
     return reason
 
 
-def register_patient(clean: dict, created_by_id: int | None, duplicate_reason: str = "") -> Patient:
+def register_patient(clean: dict, actor: Actor, duplicate_reason: str = "") -> Patient:
     """Register a patient (pending approval); likely duplicates need a reason to continue."""
     reason = _clean_reason(duplicate_reason)
     with transaction() as session:
@@ -106,13 +107,13 @@ def register_patient(clean: dict, created_by_id: int | None, duplicate_reason: s
         duplicates = find_duplicates(clean)
         if duplicates and not reason:
             raise DuplicatesFound(duplicates)
-        patient = Patient(**{name: clean.get(name) for name in EDITABLE}, created_by_id=created_by_id)
+        patient = Patient(**{name: clean.get(name) for name in EDITABLE}, created_by_id=actor.user_id)
         session.add(patient)
         session.flush()
         detail = {"file_number": patient.file_number}
         if duplicates:
             detail.update(possible_duplicates=[p.file_number for p in duplicates], reason=reason)
-        record_audit(session, "patient.register", "patient", patient.id, patient.id, detail)
+        record_audit(session, actor, "patient.register", "patient", patient.id, patient.id, detail)
     return patient
 
 
@@ -123,11 +124,11 @@ def get_patient(patient_id: int) -> Patient:
     return patient
 
 
-def open_record(patient_id: int) -> Patient:
+def open_record(patient_id: int, actor: Actor) -> Patient:
     """Read a patient's record for a person: one audit event per view."""
     with transaction() as session:
         patient = get_patient(patient_id)
-        record_audit(session, "patient.view", "patient", patient.id, patient.id)
+        record_audit(session, actor, "patient.view", "patient", patient.id, patient.id)
     return patient
 
 
@@ -150,7 +151,8 @@ def _versioned_update(patient_id: int, expected_version: int, values: dict) -> P
 IDENTITY = ("first_name", "last_name", "date_of_birth", "phone")
 
 
-def update_patient(patient_id: int, expected_version: int, clean: dict, duplicate_reason: str = "") -> Patient:
+def update_patient(patient_id: int, expected_version: int, clean: dict, actor: Actor,
+                   duplicate_reason: str = "") -> Patient:
     """Save an edit made on version expected_version; a stale copy is refused.
 
     A change of name, birth date or phone that makes the record look like another patient's
@@ -173,22 +175,22 @@ def update_patient(patient_id: int, expected_version: int, clean: dict, duplicat
         detail = {"fields": changed, "version": patient.version}
         if duplicates:
             detail.update(possible_duplicates=[p.file_number for p in duplicates], reason=reason)
-        record_audit(session, "patient.update", "patient", patient_id, patient_id, detail)
+        record_audit(session, actor, "patient.update", "patient", patient_id, patient_id, detail)
     return patient
 
 
-def approve_patient(patient_id: int, expected_version: int, approver_id: int) -> Patient:
+def approve_patient(patient_id: int, expected_version: int, actor: Actor) -> Patient:
     """Approve a pending registration, recording who and when."""
     with transaction() as session:
         if get_patient(patient_id).approved_at is not None:
             raise PatientError("This patient is already approved.")
         patient = _versioned_update(patient_id, expected_version,
-                                    {"approved_at": func.now(), "approved_by_id": approver_id})
-        record_audit(session, "patient.approve", "patient", patient_id, patient_id)
+                                    {"approved_at": func.now(), "approved_by_id": actor.user_id})
+        record_audit(session, actor, "patient.approve", "patient", patient_id, patient_id)
     return patient
 
 
-def assign_patient(patient_id: int, expected_version: int, staff_id: int | None) -> Patient:
+def assign_patient(patient_id: int, expected_version: int, staff_id: int | None, actor: Actor) -> Patient:
     """Assign the patient to an active member of staff (None clears it)."""
     with transaction() as session:
         get_patient(patient_id)
@@ -197,7 +199,7 @@ def assign_patient(patient_id: int, expected_version: int, staff_id: int | None)
             if user is None or not user.is_active:
                 raise PatientError("Choose an active member of staff.")
         patient = _versioned_update(patient_id, expected_version, {"assigned_to_id": staff_id})
-        record_audit(session, "patient.assign", "patient", patient_id, patient_id,
+        record_audit(session, actor, "patient.assign", "patient", patient_id, patient_id,
                      {"assigned_to_id": staff_id})
     return patient
 

@@ -6,7 +6,7 @@ from datetime import date, datetime, time, timedelta
 from flask import request, url_for
 from flask_login import current_user
 
-from ..auth.access import roles
+from ..auth.access import current_actor, roles
 from ..errors import fail
 from ..web import clinic_zone, redirect_to, render, render_fragment
 from . import bp, services
@@ -60,7 +60,7 @@ def register():
     if not parsed.ok:
         return render("patients/register.html", block="form", status=422, **context)
     try:
-        patient = services.register_patient(parsed.clean, current_user.id, reason)
+        patient = services.register_patient(parsed.clean, current_actor(), reason)
     except services.DuplicatesFound as found:
         return render("patients/register.html", block="form", status=409,
                       duplicates=found.duplicates, **context)
@@ -90,7 +90,7 @@ def validate_field(field: str):
 @roles(*READERS)
 def profile(patient_id: int):
     try:
-        patient = services.open_record(patient_id)
+        patient = services.open_record(patient_id, current_actor())
     except services.PatientNotFound:
         fail(404, "There is no patient with that number.")
     staff = services.assignable_staff() if current_user.role in WRITERS else []
@@ -127,7 +127,7 @@ def edit(patient_id: int):
     if not parsed.ok:
         return render("patients/edit.html", block="form", status=422, **context)
     try:
-        services.update_patient(patient.id, version, parsed.clean, reason)
+        services.update_patient(patient.id, version, parsed.clean, current_actor(), reason)
     except services.StaleEdit as stale:
         current = {name: _shown(getattr(stale.current, name)) for name in services.EDITABLE}
         return render("patients/edit.html", block="form", status=409,
@@ -155,7 +155,7 @@ def _shown(value) -> str:
 def approve(patient_id: int):
     _patient_or_404(patient_id)
     try:
-        services.approve_patient(patient_id, _version(), current_user.id)
+        services.approve_patient(patient_id, _version(), current_actor())
     except services.PatientError as error:
         fail(409, str(error))
     return redirect_to(url_for("patients.profile", patient_id=patient_id))
@@ -171,7 +171,7 @@ def assign(patient_id: int):
     except ValueError:
         fail(422, "Choose a member of staff from the list.")
     try:
-        services.assign_patient(patient_id, _version(), staff_id)
+        services.assign_patient(patient_id, _version(), staff_id, current_actor())
     except services.PatientError as error:
         fail(409 if isinstance(error, services.StaleEdit) else 422, str(error))
     return redirect_to(url_for("patients.profile", patient_id=patient_id))

@@ -17,6 +17,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from .. import idempotency
+from ..actor import Actor
 from ..audit import record_audit
 from ..db import LOCKED, classify_db_error, fetch, transaction
 from ..extensions import db
@@ -497,12 +498,12 @@ def allowed_actions(appointment: Appointment, role: str, user_id: int | None) ->
 
 
 
-def read_day_list(day: date, doctor_id: int | None = None):
+def read_day_list(day: date, actor: Actor, doctor_id: int | None = None):
     """The day's appointment list, with one audit event: it shows patients' allergies."""
     from .queries import day_list  # queries imports this module
 
     with transaction() as session:
         rows, truncated = day_list(day, doctor_id)
-        record_audit(session, "schedule.day_list", "day",
+        record_audit(session, actor, "schedule.day_list", "day",
                      detail={"date": day.isoformat(), "doctor_id": doctor_id, "rows": len(rows)})
     return rows, truncated

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 from flask import flash, make_response, request, url_for
 from flask_login import current_user
 
-from ..auth.access import any_staff, roles
+from ..auth.access import any_staff, current_actor, roles
 from ..errors import fail
 from ..extensions import db
 from ..idempotency import IdempotencyError, new_key
@@ -119,7 +119,7 @@ def day_list():
     """The day's appointments as a list to read or print (nurses' daily list)."""
     day = _day_arg(request.args.get("date"))
     doctor_id = _int_arg(request.args.get("doctor_id"), "doctor")
-    rows, truncated = services.read_day_list(day, doctor_id)
+    rows, truncated = services.read_day_list(day, current_actor(), doctor_id)
     return render("schedule/list.html", day=day, rows=rows, truncated=truncated,
                   doctors=queries.active_doctors(), doctor_id=doctor_id,
                   today=services.clinic_today(), prev_day=day - timedelta(days=1),

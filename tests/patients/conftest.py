@@ -5,6 +5,8 @@ from datetime import date
 
 import pytest
 
+from portal.actor import Actor
+
 from portal.patients import services
 from portal.patients.forms import parse_patient_form
 
@@ -29,7 +31,7 @@ def register(app):
         parsed = parse_patient_form(patient_form(**overrides), date(2026, 11, 24))
         assert parsed.ok, parsed.errors
         with app.test_request_context():
-            patient = services.register_patient(parsed.clean, None, reason)
+            patient = services.register_patient(parsed.clean, Actor.system(), reason)
             return patient.id, patient.file_number
 
     return make
