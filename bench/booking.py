@@ -31,8 +31,20 @@ import threading
 import psycopg
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Client, Gunicorn, LoadResult, fresh_database, load_average, migrate,  # noqa: E402
-                     percentile, pg_bin, pg_env, print_table, run_load, run_rounds)
+from harness import (  # noqa: E402
+    Client,
+    Gunicorn,
+    LoadResult,
+    fresh_database,
+    load_average,
+    migrate,
+    percentile,
+    pg_bin,
+    pg_env,
+    print_table,
+    run_load,
+    run_rounds,
+)
 
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", 32))
 SECONDS = float(os.environ.get("BENCH_SECONDS", 10))

@@ -89,6 +89,7 @@ def fresh_database(prefix: str = "bench") -> Iterator[str]:
 def migrate(url: str) -> None:
     """Build the schema with the project's migrations."""
     from flask_migrate import upgrade
+
     from portal import create_app
     from portal.extensions import db
 

@@ -19,9 +19,7 @@ import time
 from urllib.parse import quote
 
 import psycopg
-
-from harness import (ROOT, VENV_BIN, Client, Gunicorn, bench_database, load_average, migrate,
-                     percentile, print_table)
+from harness import ROOT, VENV_BIN, Client, Gunicorn, bench_database, load_average, migrate, percentile, print_table
 
 AUDIT_SQL = ("SELECT id, first_name, last_name, file_number, phone, date_of_birth FROM patient "
              "WHERE first_name ILIKE %(pattern)s OR last_name ILIKE %(pattern)s "

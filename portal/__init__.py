@@ -14,7 +14,7 @@ from werkzeug.routing import IntegerConverter
 
 from .config import Config
 from .db import init_db
-from .extensions import csrf, login_manager, migrate, db
+from .extensions import csrf, db, login_manager, migrate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -70,9 +70,10 @@ def _init_logging(app: Flask) -> None:
 
 
 def _init_login(app: Flask) -> None:
+    from flask import make_response, redirect, url_for
+
     from .auth.services import load_user
     from .web import is_htmx
-    from flask import redirect, url_for, make_response
 
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"

@@ -9,13 +9,13 @@ import logging
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any, Iterator, Sequence
 
 import psycopg.errors
-from psycopg.rows import namedtuple_row
 from flask import Flask
+from psycopg.rows import namedtuple_row
 from sqlalchemy import exc
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import QueuePool

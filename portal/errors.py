@@ -10,8 +10,8 @@ from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException
 
 from . import metrics
-from .domain import DomainError
 from .db import BUSY, LOCKED, classify_db_error
+from .domain import DomainError
 from .extensions import db, login_manager
 from .web import is_htmx, render_fragment
 

@@ -27,6 +27,7 @@ from sqlalchemy import delete, select, text, update
 from sqlalchemy.orm import Session
 
 from .db import fetch
+from .domain import DomainError
 from .models.idempotency import IdempotencyKey
 
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
@@ -40,10 +41,8 @@ CLAIM_SQL = (
     "WHERE k.expires_at <= now() RETURNING key")
 
 
-class IdempotencyError(Exception):
+class IdempotencyError(DomainError):
     """The key is missing, malformed, or was used for different data (HTTP 422)."""
-
-    status = 422
 
 
 class IdempotencyMismatch(IdempotencyError):

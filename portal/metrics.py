@@ -1,8 +1,7 @@
 """Prometheus metrics; shared across gunicorn workers when PROMETHEUS_MULTIPROC_DIR is set."""
 import os
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client import multiprocess
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 
 REQUESTS = Counter("kliniki_requests_total", "HTTP requests", ["route", "method", "status"])
 LATENCY = Histogram(

@@ -12,6 +12,9 @@ from datetime import date, time
 
 from .domain import BadInput
 
+__all__ = ["BadInput", "EMAIL", "clock_time", "choice", "day", "flag", "has_control_characters", "integer",
+           "is_email", "row_id", "required_row_id", "search_term", "text"]
+
 BIGINT_MAX = 2**63 - 1
 MIN_YEAR, MAX_YEAR = 2000, 2100
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -76,7 +79,7 @@ def text(raw: object, label: str, maximum: int, required: bool = False, multilin
     field = field or label
     if not value:
         if required:
-            raise BadInput(f"Enter the {label}.", field=field)
+            raise BadInput(f"Enter {label}.", field=field)
         return None
     if len(value) > maximum:
         raise BadInput(f"The {label} is too long (at most {maximum} characters).", field=field)

@@ -1,11 +1,10 @@
 """HTMX-aware rendering: one place decides full page or fragment."""
 from __future__ import annotations
 
-from datetime import datetime
-from zoneinfo import ZoneInfo
-
-from flask import current_app, make_response, redirect, render_template, request
+from flask import make_response, redirect, render_template, request
 from jinja2_fragments.flask import render_block
+
+from . import clinic_time
 
 
 def is_htmx() -> bool:
@@ -49,17 +48,11 @@ def redirect_to(url: str):
     return redirect(url, 303)
 
 
-def clinic_zone() -> ZoneInfo:
-    """The clinic's time zone (CLINIC_TIMEZONE, default Africa/Nairobi)."""
-    return ZoneInfo(current_app.config["CLINIC_TIMEZONE"])
-
 
 def register_filters(app) -> None:
     """Template filters that show timestamps in the clinic's time zone."""
 
-    def local(value: datetime) -> datetime:
-        return value.astimezone(clinic_zone())
-
+    local = clinic_time.local
     app.add_template_filter(lambda v: local(v).strftime("%d %b %Y %H:%M"), "clinic_datetime")
     app.add_template_filter(lambda v: local(v).strftime("%H:%M"), "clinic_time")
     app.add_template_filter(lambda v: v.strftime("%a %d %b %Y"), "long_date")

@@ -97,8 +97,8 @@ STATUSES = [400, 403, 404, 409, 422, 429, 500, 503]
 def error_app(request):
     """An app with one route per error status (built once: routes must precede the first request)."""
     make = request.getfixturevalue("database_url")
-    from tests.conftest import TEST_CONFIG
     from portal import create_app
+    from tests.conftest import TEST_CONFIG
     app = create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": make})
 
     def boom(code):

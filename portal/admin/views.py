@@ -3,7 +3,9 @@ from flask import flash, request, url_for
 from flask_login import current_user, login_user
 from sqlalchemy import select
 
+from .. import validation
 from ..auth.access import roles
+from ..auth.roles import ADMINS
 from ..auth.services import StaffError, create_staff, reset_password, set_active
 from ..db import fetch_page, page_size
 from ..extensions import db
@@ -18,24 +20,25 @@ def _staff_page(after: str | None, limit: int):
     """One page of staff ordered by username (keyset: usernames after `after`)."""
     stmt = select(StaffUser).order_by(StaffUser.username)
     if after:
-        stmt = stmt.where(StaffUser.username > after[:64])
+        stmt = stmt.where(StaffUser.username > after)
     return fetch_page(db.session, stmt, limit, cursor_of=lambda user: user.username)
 
 
 def _page(status: int = 200, block: str | None = None, errors=None, form=None, alert=None):
-    page = _staff_page(request.args.get("after"), page_size(request.args.get("limit"), STAFF_PAGE))
+    page = _staff_page(validation.search_term(request.args.get("after"), 64),
+                       page_size(request.args.get("limit"), STAFF_PAGE))
     return render("admin/staff.html", block=block, status=status, page=page, roles=ROLES,
                   errors=errors or {}, form=form or {}, alert=alert)
 
 
 @bp.route("/staff")
-@roles("admin")
+@roles(ADMINS)
 def staff_list():
     return _page()
 
 
 @bp.route("/staff", methods=["POST"])
-@roles("admin")
+@roles(ADMINS)
 def staff_add():
     form = {k: request.form.get(k, "") for k in ("username", "full_name", "role", "password")}
     try:
@@ -48,7 +51,7 @@ def staff_add():
 
 
 @bp.route("/staff/<int:user_id>/active", methods=["POST"])
-@roles("admin")
+@roles(ADMINS)
 def staff_set_active(user_id: int):
     choice = request.form.get("active")
     if choice not in {"0", "1"}:
@@ -62,7 +65,7 @@ def staff_set_active(user_id: int):
 
 
 @bp.route("/staff/<int:user_id>/password", methods=["POST"])
-@roles("admin")
+@roles(ADMINS)
 def staff_reset_password(user_id: int):
     try:
         user = reset_password(user_id, request.form.get("password", ""))

@@ -1,7 +1,6 @@
 """Login with rate limiting (in PostgreSQL, so it holds across workers) and staff management."""
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -10,19 +9,22 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..db import fetch, transaction
+from ..domain import DomainError
 from ..extensions import db
 from ..models.staff import ROLES, LoginEvent, StaffUser
+from ..validation import has_control_characters
 from .passwords import hash_password, password_problem, verify_password
 
 USERNAME_MAX = 64
 FULL_NAME_MAX = 120
 
 
-class StaffError(ValueError):
+class StaffError(DomainError):
     """A staff change that cannot be made, with messages by field for the user."""
 
     def __init__(self, errors: dict[str, str]):
-        super().__init__(errors)
+        field, message = next(iter(errors.items()))
+        super().__init__(message, field=field)
         self.errors = errors
 
 
@@ -109,11 +111,6 @@ def load_user(token: str) -> SignedInUser | None:
         return None
     rows = fetch(db.session, SIGNED_IN_SQL, {"id": user_id, "version": version})
     return SignedInUser(*rows[0]) if rows else None
-
-
-def has_control_characters(value: str) -> bool:
-    """True when a value holds control characters (NUL, newlines, escapes) that no name has."""
-    return any(unicodedata.category(c) == "Cc" for c in value)
 
 
 def validate_staff(username: str, full_name: str, role: str) -> dict[str, str]:

@@ -1,12 +1,14 @@
 """Login and logout."""
-from flask import current_app, flash, redirect, request, session, url_for
-from flask_login import current_user, login_user, logout_user
 from urllib.parse import urlsplit
 
+from flask import current_app, flash, redirect, request, session, url_for
+from flask_login import current_user, login_user, logout_user
+
+from ..validation import has_control_characters
 from ..web import render
 from . import bp
 from .access import any_staff, public, start_shift_session
-from .services import USERNAME_MAX, authenticate, has_control_characters
+from .services import USERNAME_MAX, authenticate
 
 PASSWORD_INPUT_MAX = 1024
 

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import (BigInteger, CheckConstraint, Computed, ForeignKey, Index, Sequence, String,
-                        Text, func, text)
+from sqlalchemy import BigInteger, CheckConstraint, Computed, ForeignKey, Index, Sequence, String, Text, func, text
 from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 

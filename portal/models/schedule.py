@@ -3,8 +3,18 @@ from __future__ import annotations
 
 from datetime import date, datetime, time
 
-from sqlalchemy import (BigInteger, CheckConstraint, ForeignKey, Index, SmallInteger, String, Text,
-                        UniqueConstraint, func, text)
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db

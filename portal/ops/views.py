@@ -2,7 +2,8 @@
 import hmac
 import ipaddress
 import threading
-from concurrent.futures import ThreadPoolExecutor, TimeoutError as FutureTimeout
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 
 from flask import Response, abort, current_app, jsonify, request
 from sqlalchemy import text

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Mapping
 
+from ..validation import has_control_characters, is_email
 from .phones import PhoneError, normalise_phone
 from .search import parse_date
 
@@ -35,7 +36,6 @@ LABELS = {
 }
 
 _NAME_PUNCTUATION = set(" '’ʼ-.")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _DOCUMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 /\-]*$")
 
 
@@ -50,11 +50,6 @@ class PatientInput:
     @property
     def ok(self) -> bool:
         return not self.errors
-
-
-def _has_control(text: str, multiline: bool) -> bool:
-    allowed = {"\n", "\r", "\t"} if multiline else set()
-    return any(unicodedata.category(ch) in ("Cc", "Cs", "Co") and ch not in allowed for ch in text)
 
 
 def _check_name(value: str, maximum: int) -> str | None:
@@ -88,7 +83,7 @@ def check_field(name: str, raw: str, today: date) -> tuple[object, str | None]:
         return None, "This is far too long."
     if name in BOOL_FIELDS:
         return value in ("on", "true", "1", "yes"), None
-    if _has_control(value, name in MULTILINE):
+    if has_control_characters(value, name in MULTILINE):
         return None, "Remove the control characters (they cannot be stored)."
     if not value:
         return None, ("This is required." if name in REQUIRED else None)
@@ -109,7 +104,7 @@ def check_field(name: str, raw: str, today: date) -> tuple[object, str | None]:
         return None, f"At most {maximum} characters (this has {len(value)})."
     if name == "email":
         value = value.lower()
-        return value, (None if _EMAIL.match(value) else "Enter an email address like name@example.com.")
+        return value, (None if is_email(value) else "Enter an email address like name@example.com.")
     if name == "national_id":
         value = " ".join(value.upper().split())
         return value, (None if _DOCUMENT.match(value) else "Use letters, digits, spaces, / and - only.")

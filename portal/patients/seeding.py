@@ -17,9 +17,9 @@ from typing import Callable, Iterable, Iterator
 from zoneinfo import ZoneInfo
 
 from faker.providers.person.en_KE import Provider as KenyanNames
-from flask import current_app
 from sqlalchemy import text
 
+from .. import clinic_time
 from ..auth.passwords import hash_password
 from ..db import transaction
 from ..extensions import db
@@ -409,7 +409,7 @@ def seed_clinic(patients: int, appointments: int, doctors: int = 40, add: bool =
         raise SeedError("Give at least one doctor.")
     rng = random.Random(seed)
     run = f"{rng.randrange(36 ** 4):04x}"
-    zone = ZoneInfo(current_app.config["CLINIC_TIMEZONE"])
+    zone = ZoneInfo(clinic_time.zone_name())
     report, started = SeedReport(), clock.perf_counter()
 
     def step(name: str, since: float) -> float:

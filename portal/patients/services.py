@@ -10,6 +10,7 @@ from sqlalchemy.orm import lazyload
 from ..actor import Actor
 from ..audit import record_audit
 from ..db import Page, fetch_page, page_size, parse_time_cursor, time_cursor, transaction
+from ..domain import DomainError
 from ..extensions import db
 from ..models import Appointment, Patient, StaffUser
 from .search import fold
@@ -22,24 +23,34 @@ MAX_DUPLICATES = 10
 MAX_REASON = 500
 
 
-class PatientError(ValueError):
-    """A rule refused the change; the message is for the user."""
+class PatientError(DomainError):
+    """A patient rule refused the change."""
 
 
-class PatientNotFound(LookupError):
+class PatientNotFound(PatientError):
     """No patient with that id."""
+
+    status = 404
+
+    def __init__(self, patient_id: int | None = None):
+        super().__init__("There is no patient with that number.")
+        self.patient_id = patient_id
 
 
 class DuplicatesFound(PatientError):
     """Likely duplicates exist and no reason to continue was given."""
 
+    status = 409
+
     def __init__(self, duplicates: list[Patient]):
-        super().__init__("This looks like a patient who is already registered.")
+        super().__init__("This looks like a patient who is already registered.", field="duplicate_reason")
         self.duplicates = duplicates
 
 
 class StaleEdit(PatientError):
     """The record changed since the form was opened."""
+
+    status = 409
 
     def __init__(self, current: Patient):
         super().__init__("Someone else changed this patient while you were editing. "
@@ -95,7 +106,7 @@ def _lock_identity(session, clean: dict) -> None:
 def _clean_reason(duplicate_reason: str | None) -> str:
     reason = " ".join((duplicate_reason or "").split())
     if len(reason) > MAX_REASON:
-        raise PatientError(f"Keep the reason under {MAX_REASON} characters.")
+        raise PatientError(f"Keep the reason under {MAX_REASON} characters.", field="duplicate_reason")
     return reason
 
 
@@ -183,7 +194,7 @@ def approve_patient(patient_id: int, expected_version: int, actor: Actor) -> Pat
     """Approve a pending registration, recording who and when."""
     with transaction() as session:
         if get_patient(patient_id).approved_at is not None:
-            raise PatientError("This patient is already approved.")
+            raise PatientError("This patient is already approved.", 409)
         patient = _versioned_update(patient_id, expected_version,
                                     {"approved_at": func.now(), "approved_by_id": actor.user_id})
         record_audit(session, actor, "patient.approve", "patient", patient_id, patient_id)
@@ -197,7 +208,7 @@ def assign_patient(patient_id: int, expected_version: int, staff_id: int | None,
         if staff_id is not None:
             user = session.get(StaffUser, staff_id)
             if user is None or not user.is_active:
-                raise PatientError("Choose an active member of staff.")
+                raise PatientError("Choose an active member of staff.", field="assigned_to_id")
         patient = _versioned_update(patient_id, expected_version, {"assigned_to_id": staff_id})
         record_audit(session, actor, "patient.assign", "patient", patient_id, patient_id,
                      {"assigned_to_id": staff_id})

@@ -6,20 +6,21 @@ from dataclasses import dataclass, field
 from datetime import date, time, timedelta
 
 from flask import current_app
-from sqlalchemy import delete, exc as sa_exc, select, text
+from sqlalchemy import delete, select, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
+from .. import clinic_time, validation
 from ..db import transaction
 from ..extensions import db
 from ..models import StaffUser
 from ..models.schedule import Availability, Doctor, TimeOff
-from .services import ScheduleError, clean_text, clinic_today, now_utc
+from .services import ScheduleError
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 SLOT_MINUTES = (10, 15, 20, 30, 45, 60, 90, 120)
 MAX_RANGES = 50
 MAX_TIME_OFF_DAYS = 366
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 LICENCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9/\-. ]{1,31}$")
 
 
@@ -74,9 +75,9 @@ IN_HOURS = """(
 
 def _generate(session: Session, doctor_id: int | None, weeks: int | None = None) -> GenerationReport:
     """Make the future slots match availability and time off; booked slots are never touched."""
-    tz = current_app.config["CLINIC_TIMEZONE"]
+    tz = clinic_time.zone_name()
     weeks = weeks or int(current_app.config["SLOT_WINDOW_WEEKS"])
-    first = clinic_today()
+    first = clinic_time.today()
     last = first + timedelta(days=7 * weeks - 1)
     params = {"first": first, "last": last, "doctor": doctor_id, "tz": tz}
     window = ("s.starts_at > now() AND s.starts_at < CAST(CAST(:last AS date) + 1 AS timestamp) AT TIME ZONE :tz "
@@ -155,7 +156,7 @@ NEEDS_RESCHEDULING_SQL = f"""
 def needs_rescheduling(limit: int = 50, doctor_id: int | None = None) -> list:
     """Active future appointments in time off, outside their doctor's hours, or with an inactive doctor."""
     return list(db.session.execute(text(NEEDS_RESCHEDULING_SQL), {
-        "tz": current_app.config["CLINIC_TIMEZONE"], "today": clinic_today(), "now": now_utc(),
+        "tz": clinic_time.zone_name(), "today": clinic_time.today(), "now": clinic_time.now(),
         "limit": limit, "doctor": doctor_id, "outside_hours": OUTSIDE_HOURS}))
 
 
@@ -174,33 +175,33 @@ def _doctor_fields(form: dict) -> dict:
     from ..patients.phones import PhoneError, normalise_phone
 
     values = {
-        "name": clean_text(form.get("name"), "name", 120, required=True),
-        "licence_number": clean_text(form.get("licence_number"), "licence number", 32, required=True),
-        "specialisation": clean_text(form.get("specialisation"), "specialisation", 80, required=True),
-        "email": clean_text(form.get("email"), "email", 254),
+        "name": validation.text(form.get("name"), "name", 120, required=True),
+        "licence_number": validation.text(form.get("licence_number"), "licence number", 32, required=True),
+        "specialisation": validation.text(form.get("specialisation"), "specialisation", 80, required=True),
+        "email": validation.text(form.get("email"), "email", 254),
         "phone": None, "user_id": None,
         "is_active": str(form.get("is_active", "")) in ("1", "on", "true"),  # an unticked box is not sent
     }
     if not LICENCE.match(values["licence_number"]):
         raise ScheduleError("A licence number has letters, digits, dashes, slashes or dots.", field="licence_number")
-    if values["email"] and not EMAIL.match(values["email"]):
+    if values["email"] and not validation.is_email(values["email"]):
         raise ScheduleError("Enter an email address like name@example.com.", field="email")
     if (form.get("phone") or "").strip():
         try:
             values["phone"] = normalise_phone(form["phone"])
         except PhoneError as error:
-            raise ScheduleError(str(error), field="phone")
+            raise ScheduleError(str(error), field="phone") from None
     if (form.get("user_id") or "").strip():
         try:
-            values["user_id"] = int(form["user_id"])
-        except ValueError:
-            raise ScheduleError("Choose the doctor's login from the list.", field="user_id")
+            values["user_id"] = validation.row_id(form["user_id"], "login", field="user_id")
+        except validation.BadInput:
+            raise ScheduleError("Choose the doctor's login from the list.", field="user_id") from None
         role = db.session.scalar(select(StaffUser.role).where(StaffUser.id == values["user_id"]))
         if role != "doctor":
             raise ScheduleError("The linked login must be a staff member with the doctor role.", field="user_id")
     try:
-        minutes = int(form.get("slot_minutes") or 30)
-    except ValueError:
+        minutes = validation.integer(form.get("slot_minutes"), "slot length", 1, 24 * 60) or 30
+    except validation.BadInput:
         minutes = -1
     if minutes not in SLOT_MINUTES:
         raise ScheduleError("Choose a slot length from the list.", field="slot_minutes")
@@ -243,9 +244,12 @@ def doctor_logins() -> list[StaffUser]:
 
 def _parse_time(value: str, label: str) -> time:
     try:
-        return time.fromisoformat((value or "").strip())
-    except ValueError:
+        parsed = validation.clock_time(value, f"{label} time")
+    except validation.BadInput:
+        parsed = None
+    if parsed is None:  # blank, junk, or a time with a date or an offset
         raise ScheduleError(f"Enter the {label} time as HH:MM.", field="availability")
+    return parsed
 
 
 def parse_ranges(weekdays: list, kinds: list, starts: list, ends: list) -> list[tuple[int, str, time, time]]:
@@ -257,8 +261,10 @@ def parse_ranges(weekdays: list, kinds: list, starts: list, ends: list) -> list[
         if not (start or "").strip() and not (end or "").strip():
             continue
         try:
-            day = int(weekday)
-        except (TypeError, ValueError):
+            day = validation.integer(weekday, "weekday", 0, 6)
+        except validation.BadInput:
+            day = None
+        if day is None:
             day = -1
         if not 0 <= day <= 6:
             raise ScheduleError("Choose a weekday for every row.", field="availability")
@@ -300,16 +306,19 @@ def availability_of(doctor_id: int) -> list[Availability]:
 def parse_day(value: str | None, label: str = "date") -> date:
     """A YYYY-MM-DD date, or ScheduleError (e.g. for 2025-02-30)."""
     try:
-        return date.fromisoformat((value or "").strip())
-    except ValueError:
+        parsed = validation.day(value, label)
+    except validation.BadInput:
+        parsed = None
+    if parsed is None:
         raise ScheduleError(f"Enter the {label} as a real date (YYYY-MM-DD).", field=label)
+    return parsed
 
 
 def add_time_off(doctor_id: int, starts_on: str, ends_on: str, reason: str,
                  user_id: int | None) -> GenerationReport:
     """Add time off and block its slots; booked appointments in it are reported, not dropped."""
     first, last = parse_day(starts_on, "first day"), parse_day(ends_on, "last day")
-    reason = clean_text(reason, "reason", 200, required=True)
+    reason = validation.text(reason, "reason", 200, required=True, multiline=True)
     if last < first:
         raise ScheduleError("The last day is before the first day.", field="time_off")
     if (last - first).days >= MAX_TIME_OFF_DAYS:
@@ -335,5 +344,5 @@ def remove_time_off(doctor_id: int, time_off_id: int) -> GenerationReport:
 def time_off_of(doctor_id: int, limit: int = 50) -> list[TimeOff]:
     """Current and future time off of a doctor (bounded)."""
     return list(db.session.scalars(select(TimeOff).where(TimeOff.doctor_id == doctor_id,
-                                                         TimeOff.ends_on >= clinic_today())
+                                                         TimeOff.ends_on >= clinic_time.today())
                                    .order_by(TimeOff.starts_on).limit(limit)))

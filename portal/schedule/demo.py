@@ -5,6 +5,8 @@ from datetime import time
 
 from sqlalchemy import func, select, text
 
+from .. import clinic_time
+from ..actor import Actor
 from ..db import transaction
 from ..extensions import db
 from ..idempotency import new_key
@@ -34,8 +36,8 @@ def seed_schedule_demo(reception_user_id: int | None) -> None:
         return
     _past_appointments_today(patients, reception_user_id)
     for day_offset in range(4):
-        day = services.clinic_today().toordinal() + day_offset
-        start, end = services.local_day_bounds(services.clinic_today().fromordinal(day))
+        day = clinic_time.today().toordinal() + day_offset
+        start, end = clinic_time.day_bounds(clinic_time.today().fromordinal(day))
         free = db.session.execute(
             select(Slot.id, Slot.doctor_id).where(Slot.status == "open", Slot.starts_at >= start,
                                                   Slot.starts_at < end, Slot.starts_at > func.now())
@@ -43,7 +45,7 @@ def seed_schedule_demo(reception_user_id: int | None) -> None:
         for index, slot in enumerate(free[::5][:6]):
             try:
                 services.book([slot.id], patients[(index + day_offset) % len(patients)],
-                              DEMO_REASONS[index % len(DEMO_REASONS)], reception_user_id, new_key(),
+                              DEMO_REASONS[index % len(DEMO_REASONS)], Actor(reception_user_id, "reception"), new_key(),
                               pending_review=index == 4)
             except services.ScheduleError:
                 continue  # the patient is busy then: the demo simply has one fewer booking
@@ -51,7 +53,7 @@ def seed_schedule_demo(reception_user_id: int | None) -> None:
 
 def _past_appointments_today(patients: list[int], user_id: int | None) -> None:
     """Earlier today's slots cannot be booked through the rules, so write a few completed ones."""
-    start, _ = services.local_day_bounds(services.clinic_today())
+    start, _ = clinic_time.day_bounds(clinic_time.today())
     with transaction() as session:
         past = session.execute(select(Slot.id, Slot.doctor_id, Slot.starts_at, Slot.ends_at)
                                .where(Slot.status == "open", Slot.starts_at >= start,

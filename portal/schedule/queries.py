@@ -6,10 +6,10 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import exists, select, text, tuple_
 
+from .. import clinic_time
 from ..db import Page, fetch_page, page_size, parse_time_cursor, time_cursor
 from ..extensions import db
 from ..models.schedule import Appointment, AppointmentEvent, Doctor, Slot
-from .services import clinic_today, local_day_bounds, now_utc
 
 MAX_DOCTORS_ON_GRID = 30
 MAX_DOCTORS = 500  # a clinic has dozens; the bound only keeps every list finite
@@ -88,7 +88,7 @@ def specialisations() -> list[str]:
 
 def working_doctors(day: date, specialisation: str | None = None) -> list:
     """Active doctors with slots on the day, optionally of one specialisation, by name."""
-    start, end = local_day_bounds(day)
+    start, end = clinic_time.day_bounds(day)
     stmt = (select(Doctor.id, Doctor.name, Doctor.specialisation)
             .where(Doctor.is_active, exists().where(Slot.doctor_id == Doctor.id, Slot.starts_at >= start,
                                                     Slot.starts_at < end)))
@@ -99,13 +99,13 @@ def working_doctors(day: date, specialisation: str | None = None) -> list:
 
 def day_grid(day: date, specialisation: str | None = None) -> DayGrid:
     """Doctors working that day as columns (at most MAX_DOCTORS_ON_GRID), slot times as rows."""
-    start, end = local_day_bounds(day)
+    start, end = clinic_time.day_bounds(day)
     working = working_doctors(day, specialisation)
     doctors = working[:MAX_DOCTORS_ON_GRID]
     rows = db.session.execute(text(CELLS_SQL.format(
         where="s.starts_at >= :start AND s.starts_at < :end AND s.doctor_id = ANY(:doctors)")),
         {"start": start, "end": end, "doctors": [d.id for d in doctors], "limit": MAX_SLOTS_ON_GRID})
-    now = now_utc()
+    now = clinic_time.now()
     cells = {}
     for row in rows:
         cells[(row.doctor_id, row.starts_at)] = _cell(row, now)
@@ -126,7 +126,7 @@ def cells_for(slot_ids: list[int]) -> list[Cell]:
     """Fresh cells for some slots (out-of-band refresh after a booking or a refusal)."""
     if not slot_ids:
         return []
-    now = now_utc()
+    now = clinic_time.now()
     rows = db.session.execute(text(CELLS_SQL.format(where="s.id = ANY(:ids)")),
                               {"ids": [int(i) for i in slot_ids][:100], "limit": 100})
     return [_cell(row, now) for row in rows]
@@ -151,7 +151,7 @@ def day_version(day: date) -> str:
     Order-free sums of row hashes over two index range scans (slots and appointments of the
     day), so a poll costs no sort and no join however many appointments the clinic holds.
     """
-    start, end = local_day_bounds(day)
+    start, end = clinic_time.day_bounds(day)
     return db.session.scalar(text(DAY_VERSION_SQL), {"start": start, "end": end})
 
 
@@ -176,7 +176,7 @@ def doctor_for_user(user_id: int) -> Doctor | None:
 
 def doctor_upcoming(doctor_id: int, cursor: str | None, limit) -> Page:
     """Today and the next two weeks of a doctor's appointments, keyset-paged by (start, id)."""
-    start, _ = local_day_bounds(clinic_today())
+    start, _ = clinic_time.day_bounds(clinic_time.today())
     end = start + timedelta(days=DOCTOR_WINDOW_DAYS)
     stmt = (select(Appointment).where(Appointment.doctor_id == doctor_id,
                                       Appointment.status != "cancelled",
@@ -193,7 +193,7 @@ def pending_reviews(doctor_id: int, limit: int = 50) -> list[Appointment]:
     return list(db.session.scalars(
         select(Appointment).where(Appointment.doctor_id == doctor_id,
                                   Appointment.status == "pending_review",
-                                  Appointment.starts_at > now_utc())
+                                  Appointment.starts_at > clinic_time.now())
         .order_by(Appointment.starts_at, Appointment.id).limit(limit)))
 
 
@@ -207,16 +207,16 @@ QUESTIONS_SQL = """
 
 def questions_for_reception(limit: int = 20) -> list:
     """Consultation requests whose doctor asked reception for more information, soonest first."""
-    return list(db.session.execute(text(QUESTIONS_SQL), {"now": now_utc(), "limit": limit}))
+    return list(db.session.execute(text(QUESTIONS_SQL), {"now": clinic_time.now(), "limit": limit}))
 
 
 def free_slots(doctor_id: int, day: date, limit: int = 100) -> list[Slot]:
     """An active doctor's free future slots on a day (for rescheduling)."""
-    start, end = local_day_bounds(day)
+    start, end = clinic_time.day_bounds(day)
     return list(db.session.scalars(
         select(Slot).join(Doctor, Doctor.id == Slot.doctor_id)
         .where(Slot.doctor_id == doctor_id, Doctor.is_active, Slot.status == "open",
-                           Slot.starts_at >= max(start, now_utc()), Slot.starts_at < end)
+                           Slot.starts_at >= max(start, clinic_time.now()), Slot.starts_at < end)
         .order_by(Slot.starts_at).limit(limit)))
 
 
@@ -262,7 +262,7 @@ LIMIT :limit
 def day_list(day: date, doctor_id: int | None = None) -> tuple[list[DayListRow], bool]:
     """The day's active appointments by doctor and time (served by ix_appointment_starts_at);
     the flag says the list was cut at MAX_ON_DAY_LIST."""
-    start, end = local_day_bounds(day)
+    start, end = clinic_time.day_bounds(day)
     rows = db.session.execute(text(DAY_LIST_SQL), {"start": start, "end": end, "doctor": doctor_id,
                                                   "limit": MAX_ON_DAY_LIST + 1}).all()
     return [DayListRow(**row._mapping) for row in rows[:MAX_ON_DAY_LIST]], len(rows) > MAX_ON_DAY_LIST

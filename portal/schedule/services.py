@@ -9,26 +9,25 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timedelta
 
-from flask import current_app
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
-from .. import idempotency
+from .. import clinic_time, idempotency, validation
 from ..actor import Actor
 from ..audit import record_audit
+from ..auth.roles import ADMINS, DESK, DOCTORS, NURSE
 from ..db import LOCKED, classify_db_error, fetch, transaction
+from ..domain import DomainError
 from ..extensions import db
 from ..models.schedule import Appointment, AppointmentEvent, Doctor, Slot
-from ..web import clinic_zone
 
 MAX_SLOTS_PER_APPOINTMENT = 16
 MAX_REASON = 500
 # An appointment never spans more than this, so overlap checks look back no further (index range).
 MAX_SPAN = timedelta(hours=24)
-DESK = frozenset({"admin", "reception"})
 
 STATUS_LABELS = {
     "pending_review": "pending doctor review", "booked": "booked", "confirmed": "confirmed",
@@ -38,12 +37,12 @@ STATUS_LABELS = {
 # (from, to) -> roles that may make the change; anything not listed is refused.
 TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {
     ("booked", "confirmed"): DESK,
-    ("booked", "checked_in"): DESK | {"nurse"},
-    ("confirmed", "checked_in"): DESK | {"nurse"},
+    ("booked", "checked_in"): DESK | {NURSE},
+    ("confirmed", "checked_in"): DESK | {NURSE},
     ("booked", "no_show"): DESK,
     ("confirmed", "no_show"): DESK,
-    ("checked_in", "in_consultation"): frozenset({"doctor", "admin"}),
-    ("in_consultation", "completed"): frozenset({"doctor", "admin"}),
+    ("checked_in", "in_consultation"): DOCTORS | ADMINS,
+    ("in_consultation", "completed"): DOCTORS | ADMINS,
 }
 CANCELLABLE = frozenset({"pending_review", "booked", "confirmed", "checked_in"})
 RESCHEDULABLE = frozenset({"pending_review", "booked", "confirmed"})
@@ -51,17 +50,8 @@ REVIEW_DECISIONS = ("approve", "ask_info", "decline")
 SLOT_TAKEN = "This slot was just taken by another booking. Choose another time."
 
 
-class ScheduleError(Exception):
-    """A rule said no; `message` is for the user, `status` the HTTP answer."""
-
-    status = 422
-
-    def __init__(self, message: str, status: int | None = None, field: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.field = field
-        if status is not None:
-            self.status = status
+class ScheduleError(DomainError):
+    """A schedule rule said no."""
 
 
 class SlotTaken(ScheduleError):
@@ -77,20 +67,6 @@ def status_label(status: str) -> str:
     return STATUS_LABELS.get(status, status)
 
 
-def now_utc() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def local_day_bounds(day: date) -> tuple[datetime, datetime]:
-    """The UTC instants where a clinic-local day starts and the next one starts."""
-    zone = clinic_zone()
-    start = datetime.combine(day, time(0), tzinfo=zone)
-    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
-    return start.astimezone(timezone.utc), end.astimezone(timezone.utc)
-
-
-def clinic_today() -> date:
-    return now_utc().astimezone(clinic_zone()).date()
 
 
 # ---- shared steps -------------------------------------------------------------
@@ -132,7 +108,7 @@ def _check_slots(slots: list, wanted: list[int], own_appointment_id: int | None 
     for before, after in zip(slots, slots[1:]):
         if before.ends_at != after.starts_at:
             raise ScheduleError("The chosen slots do not follow each other without a gap.")
-    if slots[0].starts_at <= now_utc():
+    if slots[0].starts_at <= clinic_time.now():
         raise ScheduleError("That time has already passed; choose a later slot.")
     if not slots[0].is_active:
         raise ScheduleError("This doctor is not taking appointments.")
@@ -169,7 +145,7 @@ def _patient_clash(session: Session, patient_id: int, starts_at: datetime, ends_
                              "except": except_appointment_id or 0}).first()
     if clash is None:
         return None
-    local = clash.starts_at.astimezone(clinic_zone())
+    local = clash.starts_at.astimezone(clinic_time.zone())
     return ScheduleError(f"This patient already has an appointment at {local:%H:%M on %d %b} "
                          f"with {clash.name}.", 422, field="patient_id")
 
@@ -193,7 +169,7 @@ def _free_slots(session: Session, appointment_id: int, only_ids: list[int] | Non
         "  SELECT 1 FROM time_off t WHERE t.doctor_id = s.doctor_id"
         "  AND (s.starts_at AT TIME ZONE :tz)::date BETWEEN t.starts_on AND t.ends_on)"
         f" THEN 'blocked' ELSE 'open' END WHERE {which}"),
-        {**params, "tz": current_app.config["CLINIC_TIMEZONE"]})
+        {**params, "tz": clinic_time.zone_name()})
 
 
 @contextmanager
@@ -239,15 +215,6 @@ def _validate_slot_ids(slot_ids) -> list[int]:
     return ids
 
 
-def clean_text(value: str | None, label: str, maximum: int, required: bool = False) -> str | None:
-    value = (value or "").strip()
-    if required and not value:
-        raise ScheduleError(f"Enter {label}.", 422, field=label)
-    if len(value) > maximum:
-        raise ScheduleError(f"The {label} is too long (at most {maximum} characters).", 422, field=label)
-    if any(ord(c) < 32 and c not in "\n\r\t" for c in value):
-        raise ScheduleError(f"The {label} contains characters that are not allowed.", 422, field=label)
-    return value or None
 
 
 # ---- booking ------------------------------------------------------------------
@@ -312,21 +279,21 @@ SELECT a.id, (SELECT first_name || ' ' || last_name FROM patient WHERE id = CAST
 FROM a""")
 
 
-def book(slot_ids, patient_id, reason: str | None, user_id: int | None, key: str | None,
+def book(slot_ids, patient_id, reason: str | None, actor: Actor, key: str | None,
          pending_review: bool = False) -> BookingResult:
     """Book consecutive slots for a patient in one transaction; a repeated key returns the first result."""
     ids = _validate_slot_ids(slot_ids)
     try:
-        patient_id = int(patient_id)
-    except (TypeError, ValueError):
-        raise ScheduleError("Choose a patient.", 422, field="patient_id")
-    reason = clean_text(reason, "reason", MAX_REASON)
+        patient_id = validation.required_row_id(patient_id, "patient", field="patient_id")
+    except validation.BadInput:
+        raise ScheduleError("Choose a patient.", 422, field="patient_id") from None
+    reason = validation.text(reason, "reason", MAX_REASON, multiline=True)
     idempotency.check_key(key)
     request = {"slot_ids": sorted(ids), "patient_id": patient_id, "reason": reason,
                "pending_review": bool(pending_review)}
     try:
         with transaction() as session:
-            first = idempotency.claim(session, key, "booking", request, user_id)
+            first = idempotency.claim(session, key, "booking", request, actor.user_id)
             if first is not None:
                 return BookingResult(first["appointment_id"], first["slot_ids"], created=False)
             slots = _lock_slots(session, ids)
@@ -337,7 +304,7 @@ def book(slot_ids, patient_id, reason: str | None, user_id: int | None, key: str
             status = "pending_review" if pending_review else "booked"
             written = fetch(session, BOOK_SQL, {
                 "patient": patient_id, "doctor": slots[0].doctor_id, "starts": starts_at, "ends": ends_at,
-                "status": status, "reason": reason, "user": user_id, "ids": ordered, "key": key,
+                "status": status, "reason": reason, "user": actor.user_id, "ids": ordered, "key": key,
                 "ordered": json.dumps(ordered), "except": 0})
             if not written:
                 raise _patient_clash(session, patient_id, starts_at, ends_at) or SlotTaken()
@@ -351,13 +318,12 @@ def book(slot_ids, patient_id, reason: str | None, user_id: int | None, key: str
         raise
 
 
-def cancel(appointment_id: int, by: str, reason: str | None, user_id: int | None,
-           role: str) -> Appointment:
+def cancel(appointment_id: int, by: str, reason: str | None, actor: Actor) -> Appointment:
     """Cancel (by patient or clinic, with a reason) and free the slots in the same transaction."""
     if by not in ("patient", "clinic"):
         raise ScheduleError("Say who cancelled: the patient or the clinic.", 422, field="by")
-    reason = clean_text(reason, "reason", MAX_REASON, required=True)
-    if role not in DESK:
+    reason = validation.text(reason, "reason", MAX_REASON, required=True, multiline=True)
+    if actor.role not in DESK:
         raise ScheduleError("Your role cannot cancel appointments.", 403)
     with _changing_appointment() as session:
         appointment = _lock_appointment(session, appointment_id)
@@ -368,15 +334,15 @@ def cancel(appointment_id: int, by: str, reason: str | None, user_id: int | None
         before = appointment.status
         appointment.status = "cancelled"
         appointment.cancelled_by, appointment.cancel_reason = by, reason
-        _stamp(appointment, user_id)
-        _event(session, appointment.id, user_id, "cancelled", before, "cancelled",
+        _stamp(appointment, actor.user_id)
+        _event(session, appointment.id, actor.user_id, "cancelled", before, "cancelled",
                f"by {by}: {reason}")
     return appointment
 
 
-def reschedule(appointment_id: int, slot_ids, user_id: int | None, role: str) -> Appointment:
+def reschedule(appointment_id: int, slot_ids, actor: Actor) -> Appointment:
     """Move an appointment to other free slots: all of it happens, or none of it."""
-    if role not in DESK:
+    if actor.role not in DESK:
         raise ScheduleError("Your role cannot reschedule appointments.", 403)
     ids = _validate_slot_ids(slot_ids)
     try:
@@ -396,12 +362,12 @@ def reschedule(appointment_id: int, slot_ids, user_id: int | None, role: str) ->
             old_start = appointment.starts_at
             appointment.doctor_id = new_slots[0].doctor_id
             appointment.starts_at, appointment.ends_at = starts_at, ends_at
-            _stamp(appointment, user_id, status_changed=False)
+            _stamp(appointment, actor.user_id, status_changed=False)
             session.flush()
             session.execute(update(Slot).where(Slot.id.in_(ids))
                             .values(status="booked", appointment_id=appointment.id))
-            zone = clinic_zone()
-            _event(session, appointment.id, user_id, "rescheduled", appointment.status,
+            zone = clinic_time.zone()
+            _event(session, appointment.id, actor.user_id, "rescheduled", appointment.status,
                    appointment.status, f"from {old_start.astimezone(zone):%d %b %H:%M} "
                                        f"to {starts_at.astimezone(zone):%d %b %H:%M}")
         return appointment
@@ -413,17 +379,17 @@ def reschedule(appointment_id: int, slot_ids, user_id: int | None, role: str) ->
 
 
 def _stamp(appointment: Appointment, user_id: int | None, status_changed: bool = True) -> None:
-    appointment.updated_at = now_utc()
+    appointment.updated_at = clinic_time.now()
     if status_changed:
         appointment.status_changed_by_id = user_id
-        appointment.status_changed_at = now_utc()
+        appointment.status_changed_at = clinic_time.now()
 
 
 def _doctor_user_id(session: Session, doctor_id: int) -> int | None:
     return session.scalar(select(Doctor.user_id).where(Doctor.id == doctor_id))
 
 
-def change_status(appointment_id: int, to_status: str, user_id: int | None, role: str) -> Appointment:
+def change_status(appointment_id: int, to_status: str, actor: Actor) -> Appointment:
     """Make one allowed status change (not cancel: see cancel()), recording who and when."""
     if to_status not in STATUS_LABELS or to_status in ("cancelled", "pending_review"):
         raise ScheduleError("That status change is not available here.", 422)
@@ -434,58 +400,57 @@ def change_status(appointment_id: int, to_status: str, user_id: int | None, role
         if allowed is None:
             raise ScheduleError(f"An appointment that is {status_label(before)} cannot be "
                                 f"marked {status_label(to_status)}.", 409)
-        if role not in allowed:
+        if actor.role not in allowed:
             raise ScheduleError(f"Your role cannot mark an appointment {status_label(to_status)}.", 403)
-        if role == "doctor" and _doctor_user_id(session, appointment.doctor_id) != user_id:
+        if actor.role == "doctor" and _doctor_user_id(session, appointment.doctor_id) != actor.user_id:
             raise ScheduleError("This is another doctor's appointment.", 403)
         appointment.status = to_status
-        _stamp(appointment, user_id)
-        _event(session, appointment.id, user_id, "status", before, to_status)
+        _stamp(appointment, actor.user_id)
+        _event(session, appointment.id, actor.user_id, "status", before, to_status)
     return appointment
 
 
-def review(appointment_id: int, decision: str, notes: str | None, user_id: int | None,
-           role: str) -> Appointment:
+def review(appointment_id: int, decision: str, notes: str | None, actor: Actor) -> Appointment:
     """The doctor approves, asks for more information on, or declines a consultation request."""
     if decision not in REVIEW_DECISIONS:
         raise ScheduleError("Choose approve, ask for information or decline.", 422)
-    notes = clean_text(notes, "notes", MAX_REASON, required=decision != "approve")
+    notes = validation.text(notes, "notes", MAX_REASON, required=decision != "approve", multiline=True)
     with _changing_appointment() as session:
         appointment = _lock_appointment(session, appointment_id)
-        if role != "doctor" or _doctor_user_id(session, appointment.doctor_id) != user_id:
+        if actor.role != "doctor" or _doctor_user_id(session, appointment.doctor_id) != actor.user_id:
             raise ScheduleError("Only the appointment's doctor reviews this request.", 403)
         if appointment.status != "pending_review":
             raise ScheduleError(f"This request is already {status_label(appointment.status)}.", 409)
         before = appointment.status
-        appointment.reviewed_by_id, appointment.reviewed_at = user_id, now_utc()
+        appointment.reviewed_by_id, appointment.reviewed_at = actor.user_id, clinic_time.now()
         appointment.review_notes = notes
         if decision == "approve":
             appointment.status, appointment.review_outcome = "booked", "approved"
-            _stamp(appointment, user_id)
+            _stamp(appointment, actor.user_id)
         elif decision == "ask_info":
             appointment.review_outcome = "info_requested"
-            _stamp(appointment, user_id, status_changed=False)
+            _stamp(appointment, actor.user_id, status_changed=False)
         else:
             _release_slots(session, appointment.id)
             appointment.status, appointment.review_outcome = "cancelled", "declined"
             appointment.cancelled_by, appointment.cancel_reason = "clinic", f"Declined by the doctor: {notes}"
-            _stamp(appointment, user_id)
-        _event(session, appointment.id, user_id, "review:" + decision, before, appointment.status, notes)
+            _stamp(appointment, actor.user_id)
+        _event(session, appointment.id, actor.user_id, "review:" + decision, before, appointment.status, notes)
     return appointment
 
 
-def answer_review(appointment_id: int, answer: str | None, user_id: int | None, role: str) -> Appointment:
+def answer_review(appointment_id: int, answer: str | None, actor: Actor) -> Appointment:
     """Reception answers the doctor's question; the request waits for the doctor's review again."""
-    if role not in DESK:
+    if actor.role not in DESK:
         raise ScheduleError("Only reception answers the doctor's questions.", 403)
-    answer = clean_text(answer, "answer", MAX_REASON, required=True)
+    answer = validation.text(answer, "answer", MAX_REASON, required=True, multiline=True)
     with _changing_appointment() as session:
         appointment = _lock_appointment(session, appointment_id)
         if appointment.status != "pending_review" or appointment.review_outcome != "info_requested":
             raise ScheduleError("The doctor is not waiting for information on this appointment.", 409)
         appointment.review_outcome, appointment.review_answer = "answered", answer
-        _stamp(appointment, user_id, status_changed=False)
-        _event(session, appointment.id, user_id, "review:answered", appointment.status,
+        _stamp(appointment, actor.user_id, status_changed=False)
+        _event(session, appointment.id, actor.user_id, "review:answered", appointment.status,
                appointment.status, answer)
     return appointment
 

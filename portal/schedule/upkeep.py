@@ -17,12 +17,12 @@ from datetime import date
 from flask import Flask
 from sqlalchemy import select
 
+from .. import clinic_time
 from ..db import transaction
 from ..extensions import db
 from ..idempotency import purge_expired
 from ..models.schedule import Doctor
 from .availability import generate_slots
-from .services import clinic_today
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def keep_up(app: Flask, poll_s: float, stop: threading.Event) -> None:
     while not stop.wait(poll_s):
         with app.app_context():
             try:
-                today = clinic_today()
+                today = clinic_time.today()
                 if today != done_for:
                     report = run_upkeep()
                     done_for = today

@@ -7,7 +7,9 @@ from urllib.parse import urlsplit
 from flask import flash, make_response, request, url_for
 from flask_login import current_user
 
+from .. import clinic_time, validation
 from ..auth.access import any_staff, current_actor, roles
+from ..auth.roles import DESK
 from ..errors import fail
 from ..extensions import db
 from ..idempotency import IdempotencyError, new_key
@@ -18,8 +20,6 @@ from . import availability, bp, queries, services
 from .services import ScheduleError, SlotTaken
 
 POLL_SECONDS = 10
-MIN_YEAR, MAX_YEAR = 2000, 2100
-DESK = ("admin", "reception")
 MAX_LENGTH_CHOICES = 8
 
 
@@ -32,27 +32,11 @@ def schedule_helpers():
 
 def _day_arg(value: str | None) -> date:
     """?date=YYYY-MM-DD (today when absent); a wrong or impossible date is a clear 422."""
-    if not value:
-        return services.clinic_today()
-    try:
-        day = date.fromisoformat(value.strip()[:10]) if len(value) <= 10 else None
-    except ValueError:
-        day = None
-    if day is None or not MIN_YEAR <= day.year <= MAX_YEAR:
-        fail(422, f"“{value[:20]}” is not a date. Use the date picker or YYYY-MM-DD.", "Check the date")
-    return day
+    return validation.day(value) or clinic_time.today()
 
 
 def _int_arg(value, label: str) -> int | None:
-    if value in (None, ""):
-        return None
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        fail(422, f"The {label} is not valid.")
-    if not 0 < number < 2**62:
-        fail(422, f"The {label} is not valid.")
-    return number
+    return validation.row_id(value, label)
 
 
 def _patient(patient_id: int | None) -> Patient | None:
@@ -72,7 +56,7 @@ def _can_book() -> bool:
 
 def _specialisation_arg(value: str | None) -> str | None:
     value = " ".join((value or "").split())
-    if len(value) > 80:
+    if len(value) > 80 or validation.has_control_characters(value):
         fail(422, "That specialisation is not valid.")
     return value or None
 
@@ -83,12 +67,12 @@ def _day_context(day: date, patient: Patient | None, specialisation: str | None)
             # What the day's links and its poll carry besides the date.
             "nav_args": {name: value for name, value in (("patient_id", patient.id if patient else None),
                                                          ("spec", specialisation)) if value},
-            "poll_seconds": POLL_SECONDS, "today": services.clinic_today(),
+            "poll_seconds": POLL_SECONDS, "today": clinic_time.today(),
             "prev_day": day - timedelta(days=1), "next_day": day + timedelta(days=1)}
 
 
 @bp.route("/")
-@roles("admin", "reception", "nurse", "doctor")
+@any_staff
 def day():
     day = _day_arg(request.args.get("date"))
     patient = _patient(_int_arg(request.args.get("patient_id"), "patient number"))
@@ -102,7 +86,7 @@ def day():
 
 
 @bp.route("/grid")
-@roles("admin", "reception", "nurse", "doctor")
+@any_staff
 def grid():
     """The poll: 204 when nothing on the day changed, else the fresh grid."""
     day = _day_arg(request.args.get("date"))
@@ -114,7 +98,7 @@ def grid():
 
 
 @bp.route("/list")
-@roles("admin", "reception", "nurse", "doctor")
+@any_staff
 def day_list():
     """The day's appointments as a list to read or print (nurses' daily list)."""
     day = _day_arg(request.args.get("date"))
@@ -122,7 +106,7 @@ def day_list():
     rows, truncated = services.read_day_list(day, current_actor(), doctor_id)
     return render("schedule/list.html", day=day, rows=rows, truncated=truncated,
                   doctors=queries.active_doctors(), doctor_id=doctor_id,
-                  today=services.clinic_today(), prev_day=day - timedelta(days=1),
+                  today=clinic_time.today(), prev_day=day - timedelta(days=1),
                   next_day=day + timedelta(days=1), status_label=services.status_label)
 
 
@@ -133,11 +117,15 @@ def _form_context(slot_id: int, form: dict, error: str | None = None, taken: boo
     cell = next(iter(queries.cells_for([slot_id])), None)
     doctor = db.session.get(Doctor, cell.doctor_id) if cell else None
     patient = None
-    if str(form.get("patient_id") or "").isdigit():
-        patient = db.session.get(Patient, int(form["patient_id"]))
+    try:
+        patient_id = validation.row_id(form.get("patient_id"), "patient")
+    except validation.BadInput:
+        patient_id = None  # the form says so when it is submitted
+    if patient_id is not None:
+        patient = db.session.get(Patient, patient_id)
     alternatives = []
     if taken and cell:
-        local_day = cell.starts_at.astimezone(services.clinic_zone()).date()
+        local_day = cell.starts_at.astimezone(clinic_time.zone()).date()
         alternatives = queries.free_slots(cell.doctor_id, local_day, 50)
     return {"cell": cell, "doctor": doctor, "form": form, "patient": patient, "error": error,
             "taken": taken, "alternatives": alternatives,
@@ -145,7 +133,7 @@ def _form_context(slot_id: int, form: dict, error: str | None = None, taken: boo
 
 
 @bp.route("/slots/<int:slot_id>/book")
-@roles(*DESK)
+@roles(DESK)
 def booking_form(slot_id: int):
     form = {"slot_id": slot_id, "length": 1, "reason": "", "key": new_key(),
             "patient_id": request.args.get("patient_id", "")}
@@ -156,18 +144,18 @@ def booking_form(slot_id: int):
 
 
 @bp.route("/patients")
-@roles(*DESK)
+@roles(DESK)
 def patient_options():
     """Search as you type: patients by name, phone or file number (at most 20)."""
     from ..patients.search import search_patients
 
-    term = (request.args.get("q") or "").strip()[:100]
+    term = validation.search_term(request.args.get("q"), 100)
     found = search_patients(term, limit=20) if term else []
     return render("schedule/_patient_options.html", patients=found, term=term, selected=None)
 
 
 @bp.route("/book", methods=["POST"])
-@roles(*DESK)
+@roles(DESK)
 def book():
     form = {name: (request.form.get(name) or "").strip()
             for name in ("slot_id", "length", "patient_id", "reason", "key", "pending_review")}
@@ -176,16 +164,16 @@ def book():
         fail(422, "Choose a slot.")
     try:
         slot_ids = services.consecutive_slot_ids(slot_id, form["length"] or "1")
-        result = services.book(slot_ids, form["patient_id"] or None, form["reason"], current_user.id,
+        result = services.book(slot_ids, form["patient_id"] or None, form["reason"], current_actor(),
                                form["key"], pending_review=form["pending_review"] == "1")
     except SlotTaken as taken:
         return _booking_refused(slot_id, form, taken.message, 409, taken=True)
     except (ScheduleError, IdempotencyError) as error:
-        return _booking_refused(slot_id, form, getattr(error, "message", str(error)), error.status)
+        return _booking_refused(slot_id, form, error.message, error.status)
     cells = queries.booked_cells(result)  # what the grid shows now: also the confirmation
     if not wants_fragment():
         flash(f"Booked {cells[0].patient} with {cells[0].doctor}.")
-        day = cells[0].starts_at.astimezone(services.clinic_zone()).date()
+        day = cells[0].starts_at.astimezone(clinic_time.zone()).date()
         return redirect_to(url_for("schedule.day", date=day.isoformat()))
     return render("schedule/_booked.html", appointment_id=result.appointment_id, created=result.created,
                   first=cells[0], last=cells[-1], oob_cells=cells, can_book=True)
@@ -208,7 +196,7 @@ def _appointment_panel(appointment_id: int, message: str | None = None, error: s
     appointment, events = queries.appointment_with_history(appointment_id)
     if appointment is None:
         fail(404, "That appointment does not exist.")
-    local_day = appointment.starts_at.astimezone(services.clinic_zone()).date()
+    local_day = appointment.starts_at.astimezone(clinic_time.zone()).date()
     reschedulable = appointment.status in services.RESCHEDULABLE and _can_book()
     return render("schedule/appointment.html", block="panel", status=status, appointment=appointment,
                   events=events,
@@ -233,6 +221,7 @@ def _on_day_grid() -> bool:
 
 def _slot_ids_of(appointment_id: int) -> list[int]:
     from sqlalchemy import select
+
     from ..models import Slot
     return list(db.session.scalars(select(Slot.id).where(Slot.appointment_id == appointment_id).limit(100)))
 
@@ -260,20 +249,20 @@ def _act(appointment_id: int, action, done: str):
 def appointment_status(appointment_id: int):
     to_status = (request.form.get("to") or "")[:20]
     return _act(appointment_id, lambda: services.change_status(
-        appointment_id, to_status, current_user.id, current_user.role),
+        appointment_id, to_status, current_actor()),
         f"Marked {services.status_label(to_status)}.")
 
 
 @bp.route("/appointments/<int:appointment_id>/cancel", methods=["POST"])
-@roles(*DESK)
+@roles(DESK)
 def appointment_cancel(appointment_id: int):
     return _act(appointment_id, lambda: services.cancel(
-        appointment_id, request.form.get("by", ""), request.form.get("reason"), current_user.id,
-        current_user.role), "Cancelled; the time is free again.")
+        appointment_id, request.form.get("by", ""), request.form.get("reason"), current_actor()),
+        "Cancelled; the time is free again.")
 
 
 @bp.route("/appointments/<int:appointment_id>/free-slots")
-@roles(*DESK)
+@roles(DESK)
 def free_slots(appointment_id: int):
     appointment = db.session.get(Appointment, appointment_id)
     if appointment is None:
@@ -284,7 +273,7 @@ def free_slots(appointment_id: int):
 
 
 @bp.route("/appointments/<int:appointment_id>/reschedule", methods=["POST"])
-@roles(*DESK)
+@roles(DESK)
 def appointment_reschedule(appointment_id: int):
     appointment = db.session.get(Appointment, appointment_id)
     if appointment is None:
@@ -295,8 +284,7 @@ def appointment_reschedule(appointment_id: int):
         slot_id = _int_arg(request.form.get("slot_id"), "slot")
         if slot_id is None:
             raise ScheduleError("Choose the new time.")
-        services.reschedule(appointment_id, services.consecutive_slot_ids(slot_id, length),
-                            current_user.id, current_user.role)
+        services.reschedule(appointment_id, services.consecutive_slot_ids(slot_id, length), current_actor())
     return _act(appointment_id, move, "Moved to the new time.")
 
 
@@ -307,16 +295,16 @@ def appointment_review(appointment_id: int):
     done = {"approve": "Approved.", "ask_info": "Asked reception for more information.",
             "decline": "Declined; the time is free again."}.get(decision, "")
     response = _act(appointment_id, lambda: services.review(
-        appointment_id, decision, request.form.get("notes"), current_user.id, current_user.role), done)
+        appointment_id, decision, request.form.get("notes"), current_actor()), done)
     response.headers["HX-Trigger"] = "reviewed"
     return response
 
 
 @bp.route("/appointments/<int:appointment_id>/answer", methods=["POST"])
-@roles(*DESK)
+@roles(DESK)
 def appointment_answer(appointment_id: int):
     return _act(appointment_id, lambda: services.answer_review(
-        appointment_id, request.form.get("answer"), current_user.id, current_user.role),
+        appointment_id, request.form.get("answer"), current_actor()),
         "Sent to the doctor for review again.")
 
 
@@ -331,14 +319,14 @@ def my_day():
         page = queries.doctor_upcoming(doctor.id, request.args.get("after"), request.args.get("limit", 25))
         pending = queries.pending_reviews(doctor.id)
     return render("schedule/mine.html", block="upcoming", doctor=doctor, page=page, pending=pending,
-                  status_label=services.status_label, today=services.clinic_today(),
-                  zone=services.clinic_zone())
+                  status_label=services.status_label, today=clinic_time.today(),
+                  zone=clinic_time.zone())
 
 
 # ---- doctors admin -------------------------------------------------------------------
 
 @bp.route("/doctors")
-@roles(*DESK)
+@roles(DESK)
 def doctor_list():
     return render("schedule/doctors.html", doctors=queries.doctors_page(), form={}, error=None,
                   logins=availability.doctor_logins(), minutes=availability.SLOT_MINUTES)

@@ -29,7 +29,6 @@ PAGES = {
 @pytest.fixture
 def demo(app):
     """The demo clinic of `make run`; returns ids and dates the page paths need."""
-    from portal.schedule.services import clinic_today
 
     with app.app_context():
         seed_demo()
@@ -42,7 +41,7 @@ def demo(app):
                 "appointment": latest.id,
                 # A day with rows in Dr. Mwangi's list, whatever the time of day the tests run at.
                 "appointment_day": clinic_time.local_date(latest.starts_at).isoformat(),
-                "tomorrow": date_after(clinic_today())}
+                "tomorrow": date_after(clinic_time.today())}
 
 
 def date_after(day) -> str:

@@ -5,6 +5,7 @@ from datetime import date
 
 import pytest
 
+from portal import clinic_time
 from portal.extensions import db
 from portal.models import Doctor, Patient
 from tests.e2e.conftest import VIEWPORTS, layout_problems, save_screenshot, sign_in
@@ -26,9 +27,8 @@ def day_with_slots(app, staff):
         db.session.commit()
         doctor_id = doctor.id
     slot_ids = make_slots(app, doctor_id, day_offset=1, count=8)
-    from portal.schedule.services import clinic_today
     with app.app_context():
-        tomorrow = date.fromordinal(clinic_today().toordinal() + 1).isoformat()
+        tomorrow = date.fromordinal(clinic_time.today().toordinal() + 1).isoformat()
     return tomorrow, slot_ids
 
 

@@ -6,7 +6,6 @@ from datetime import date
 import pytest
 
 from portal.actor import Actor
-
 from portal.patients import services
 from portal.patients.forms import parse_patient_form
 

@@ -57,6 +57,7 @@ def test_every_search_path_uses_an_index(loaded):
 
 def test_lists_and_profile_tabs_use_indexes(loaded):
     from datetime import datetime, timedelta, timezone
+
     from portal.patients import services
     now = datetime.now(timezone.utc)
     cursor = time_cursor(now - timedelta(days=30), 10**9)

@@ -6,10 +6,9 @@ from datetime import datetime, time, timedelta
 import pytest
 from sqlalchemy import text
 
+from portal import clinic_time
 from portal.extensions import db
 from portal.models import Doctor, Patient, Slot
-from portal.schedule.services import clinic_today
-from portal.web import clinic_zone
 
 SLOTS_PER_DOCTOR = 16
 
@@ -41,8 +40,8 @@ def make_slots(app, doctor_id: int, day_offset: int = 1, count: int = SLOTS_PER_
                minutes: int = 30) -> list[int]:
     """Open consecutive slots from 08:00 clinic time `day_offset` days from today."""
     with app.app_context():
-        zone = clinic_zone()
-        start = datetime.combine(clinic_today() + timedelta(days=day_offset), time(8), tzinfo=zone)
+        zone = clinic_time.zone()
+        start = datetime.combine(clinic_time.today() + timedelta(days=day_offset), time(8), tzinfo=zone)
         rows = [Slot(doctor_id=doctor_id, starts_at=start + timedelta(minutes=minutes * i),
                      ends_at=start + timedelta(minutes=minutes * (i + 1))) for i in range(count)]
         db.session.add_all(rows)

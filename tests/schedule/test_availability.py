@@ -1,17 +1,18 @@
 """Weekly hours, breaks and time off expand into slots: idempotent, never touching a booked slot."""
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, time, timedelta
 
 import pytest
 from sqlalchemy import text
 
+from portal import clinic_time
+from portal.actor import Actor
+from portal.domain import DomainError
 from portal.extensions import db
 from portal.idempotency import new_key
 from portal.schedule import availability, queries, services
 from portal.schedule.availability import parse_ranges
-from portal.schedule.services import ScheduleError, clinic_today
-from portal.web import clinic_zone
 from tests.schedule.conftest import assert_invariants, count
 
 EVERY_DAY = [(d, "hours", time(8), time(12)) for d in range(7)] + [(d, "break", time(10), time(10, 30)) for d in range(7)]
@@ -28,17 +29,17 @@ def run(app, fn, *args, **kw):
 def day_slots(app, doctor_id: int, day: date) -> list[tuple[str, str]]:
     """(local start HH:MM, status) of a doctor's slots on a clinic-local day."""
     with app.app_context():
-        start, end = services.local_day_bounds(day)
+        start, end = clinic_time.day_bounds(day)
         rows = db.session.execute(text("SELECT starts_at, status FROM slot WHERE doctor_id = :d AND "
                                        "starts_at >= :s AND starts_at < :e ORDER BY starts_at"),
                                   {"d": doctor_id, "s": start, "e": end}).all()
         db.session.remove()
-        return [(r.starts_at.astimezone(clinic_zone()).strftime("%H:%M"), r.status) for r in rows]
+        return [(r.starts_at.astimezone(clinic_time.zone()).strftime("%H:%M"), r.status) for r in rows]
 
 
 def later(app, days: int) -> date:
     with app.app_context():
-        return clinic_today() + timedelta(days=days)
+        return clinic_time.today() + timedelta(days=days)
 
 
 def test_weekly_hours_become_slots_in_clinic_time(app, doctors):
@@ -49,7 +50,7 @@ def test_weekly_hours_become_slots_in_clinic_time(app, doctors):
                                                ("08:00", "08:30", "09:00", "09:30", "10:30", "11:00", "11:30")]
     with app.app_context():
         first = db.session.scalar(text("SELECT min(starts_at) FROM slot WHERE doctor_id = :d AND starts_at >= :s"),
-                                  {"d": doctors[0], "s": services.local_day_bounds(day)[0]})
+                                  {"d": doctors[0], "s": clinic_time.day_bounds(day)[0]})
         db.session.remove()
     assert first.utcoffset() == timedelta(0) and first.hour == 5  # 08:00 in Nairobi is 05:00 UTC
     last_day = later(app, 8 * 7 - 1)
@@ -70,10 +71,10 @@ def test_changing_hours_never_touches_a_booked_slot(app, doctors, patients):
     run(app, availability.set_availability, doctors[0], EVERY_DAY)
     day = later(app, 2)
     with app.app_context():
-        start, _ = services.local_day_bounds(day)
+        start, _ = clinic_time.day_bounds(day)
         slot_id = db.session.scalar(text("SELECT id FROM slot WHERE doctor_id = :d AND starts_at = :t"),
                                     {"d": doctors[0], "t": start + timedelta(hours=9)})
-        booked = services.book([slot_id], patients[0], None, None, new_key()).appointment_id
+        booked = services.book([slot_id], patients[0], None, Actor.system(), new_key()).appointment_id
         db.session.remove()
     # New hours 08:15-12:15 in 45-minute slots would overlap the booked 09:00 slot.
     run(app, availability.save_doctor, {"name": "Dr. Test One", "licence_number": "KMPDC-T1",
@@ -100,10 +101,10 @@ def book_on_day(app, doctor_id: int, day, hour: int, patient_id: int, reason: st
     """Give the doctor every-day hours, then book the slot at `hour` o'clock (clinic time) on `day`."""
     run(app, availability.set_availability, doctor_id, EVERY_DAY)
     with app.app_context():
-        start, _ = services.local_day_bounds(day)
+        start, _ = clinic_time.day_bounds(day)
         slot_id = db.session.scalar(text("SELECT id FROM slot WHERE doctor_id = :d AND starts_at = :t"),
                                     {"d": doctor_id, "t": start + timedelta(hours=hour)})
-        services.book([slot_id], patient_id, reason, None, new_key())
+        services.book([slot_id], patient_id, reason, Actor.system(), new_key())
         db.session.remove()
 
 
@@ -122,8 +123,8 @@ def test_time_off_blocks_slots_and_lists_booked_appointments(app, login_as, doct
     with app.app_context():
         blocked = db.session.scalar(text("SELECT id FROM slot WHERE doctor_id = :d AND status = 'blocked' LIMIT 1"),
                                     {"d": doctors[0]})
-        with pytest.raises(ScheduleError, match="time off"):
-            services.book([blocked], patients[1], None, None, new_key())
+        with pytest.raises(DomainError, match="time off"):
+            services.book([blocked], patients[1], None, Actor.system(), new_key())
         time_off_id = db.session.scalar(text("SELECT id FROM time_off"))
         db.session.remove()
     back = run(app, availability.remove_time_off, doctors[0], time_off_id)
@@ -149,7 +150,7 @@ def test_a_booking_the_new_hours_leave_out_is_listed_and_its_slot_goes_when_canc
     assert "outside the doctor&#39;s working hours" in page and "Pat0 Tester" in page  # the to-do list
     assert page.count("slot booked outside-hours") == 1 and "outside the doctor's hours: move it" in page
     appointment_id = listed[0].id
-    run(app, services.cancel, appointment_id, "clinic", "Doctor's hours changed", None, "reception")
+    run(app, services.cancel, appointment_id, "clinic", "Doctor's hours changed", Actor(None, "reception"))
     # Freed, the slot goes: nobody can book a time the doctor no longer works.
     assert "11:00" not in dict(day_slots(app, doctors[0], day))
     assert run(app, availability.needs_rescheduling) == []
@@ -190,7 +191,7 @@ def test_hours_given_back_clear_the_flag(app, doctors, patients):
     ((["0", "1"], ["hours"], ["08:00"], ["12:00"]), "incomplete"),
 ])
 def test_bad_availability_rows_are_refused(rows, message):
-    with pytest.raises(ScheduleError, match=message):
+    with pytest.raises(DomainError, match=message):
         parse_ranges(*rows)
 
 
@@ -205,7 +206,7 @@ def test_blank_rows_are_skipped():
     ("2030-01-01", "2032-01-01", "at most a year"),
 ])
 def test_bad_time_off_is_refused(app, doctors, first, last, message):
-    with pytest.raises(ScheduleError, match=message):
+    with pytest.raises(DomainError, match=message):
         run(app, availability.add_time_off, doctors[0], first, last, "x", None)
     assert count(app, "SELECT count(*) FROM time_off") == 0
 
@@ -260,10 +261,10 @@ def test_unticking_active_takes_a_doctor_off_and_lists_their_bookings_for_recept
     appointment = count(app, "SELECT id FROM appointment")
     run(app, availability.set_availability, doctors[1], EVERY_DAY)
     with app.app_context():
-        start, _ = services.local_day_bounds(day)
+        start, _ = clinic_time.day_bounds(day)
         target = db.session.scalar(text("SELECT id FROM slot WHERE doctor_id = :d AND starts_at = :t"),
                                    {"d": doctors[1], "t": start + timedelta(hours=11)})
-        services.reschedule(appointment, [target], None, "reception")
+        services.reschedule(appointment, [target], Actor(None, "reception"))
         db.session.remove()
     assert run(app, availability.needs_rescheduling) == []
     assert_invariants(app)

@@ -4,20 +4,23 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import inspect as sa_inspect, text
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy import text
 
+from portal.actor import Actor
+from portal.domain import DomainError
 from portal.extensions import db
 from portal.idempotency import IdempotencyError, new_key
-from portal.models import Appointment, Slot
+from portal.models import Appointment
 from portal.schedule import services
-from portal.schedule.services import ScheduleError, SlotTaken
+from portal.schedule.services import SlotTaken
 from tests.schedule.conftest import assert_invariants, count, make_slots
 
 
 def book(app, slot_ids, patient_id, key=None, user_id=None, **kw):
     with app.app_context():
         try:
-            return services.book(slot_ids, patient_id, kw.pop("reason", "check-up"), user_id,
+            return services.book(slot_ids, patient_id, kw.pop("reason", "check-up"), Actor(user_id, "reception"),
                                  key or new_key(), **kw)
         finally:
             db.session.remove()
@@ -75,7 +78,7 @@ def test_cancel_frees_slots_and_booking_again_works(app, staff, slots, patients)
     ids = next(iter(slots.values()))
     first = book(app, ids[:2], patients[0])
     cancelled = call(app, services.cancel, first.appointment_id, "patient", "Travelling",
-                     staff["reception"], "reception")
+                     Actor(staff["reception"], "reception"))
     assert cancelled.status == "cancelled"
     assert count(app, "SELECT count(*) FROM slot WHERE status = 'booked'") == 0
     again = book(app, ids[:2], patients[1])
@@ -86,7 +89,7 @@ def test_cancel_frees_slots_and_booking_again_works(app, staff, slots, patients)
 def test_patient_cannot_hold_two_overlapping_appointments(app, slots, patients):
     (d1, ids1), (d2, ids2) = slots.items()
     book(app, ids1[:2], patients[0])
-    with pytest.raises(ScheduleError) as clash:
+    with pytest.raises(DomainError) as clash:
         book(app, ids2[1:2], patients[0])
     assert "already has an appointment" in clash.value.message
     book(app, ids2[2:3], patients[0])  # right after: fine
@@ -101,7 +104,7 @@ def test_patient_cannot_hold_two_overlapping_appointments(app, slots, patients):
     (list(range(1, 1001)), "at most 16 slots"),
 ])
 def test_bad_slot_ids_change_nothing(app, slots, patients, bad_ids, message):
-    with pytest.raises(ScheduleError) as error:
+    with pytest.raises(DomainError) as error:
         book(app, bad_ids, patients[0])
     assert message in error.value.message
     assert count(app, "SELECT count(*) FROM appointment") == 0
@@ -110,21 +113,21 @@ def test_bad_slot_ids_change_nothing(app, slots, patients, bad_ids, message):
 
 def test_slots_of_two_doctors_or_with_a_gap_are_refused(app, slots, patients):
     (d1, ids1), (d2, ids2) = slots.items()
-    with pytest.raises(ScheduleError, match="same doctor"):
+    with pytest.raises(DomainError, match="same doctor"):
         book(app, [ids1[0], ids2[1]], patients[0])
-    with pytest.raises(ScheduleError, match="gap"):
+    with pytest.raises(DomainError, match="gap"):
         book(app, [ids1[0], ids1[2]], patients[0])
     assert count(app, "SELECT count(*) FROM appointment") == 0
 
 
 def test_past_slot_and_unknown_patient_are_refused(app, doctors, slots, patients):
     past = make_slots(app, doctors[0], day_offset=-1, count=1)
-    with pytest.raises(ScheduleError, match="already passed"):
+    with pytest.raises(DomainError, match="already passed"):
         book(app, past, patients[0])
     ids = slots[doctors[0]]
-    with pytest.raises(ScheduleError, match="patient does not exist"):
+    with pytest.raises(DomainError, match="patient does not exist"):
         book(app, ids[:1], 987654)
-    with pytest.raises(ScheduleError, match="Choose a patient"):
+    with pytest.raises(DomainError, match="Choose a patient"):
         book(app, ids[:1], "nobody")
     assert count(app, "SELECT count(*) FROM appointment") == 0
 
@@ -133,7 +136,7 @@ def test_missing_or_malformed_key_is_refused(app, slots, patients):
     ids = next(iter(slots.values()))
     for key in ("", None, "short", "x" * 65, "bad key with spaces!!"):
         with app.app_context(), pytest.raises(IdempotencyError) as error:
-            services.book(ids[:1], patients[0], None, None, key)
+            services.book(ids[:1], patients[0], None, Actor.system(), key)
         assert error.value.status == 422 and "submission key" in str(error.value)
     assert count(app, "SELECT count(*) FROM appointment") == 0
 
@@ -162,25 +165,25 @@ def test_expired_key_can_be_used_again(make_app, slots, patients):
 
 def test_reason_too_long_is_refused(app, slots, patients):
     ids = next(iter(slots.values()))
-    with pytest.raises(ScheduleError, match="too long"):
+    with pytest.raises(DomainError, match="too long"):
         book(app, ids[:1], patients[0], reason="x" * 501)
 
 
 def test_status_life_cycle_and_illegal_change(app, staff, slots, patients):
     ids = next(iter(slots.values()))
     appointment = book(app, ids[:1], patients[0]).appointment_id
-    call(app, services.change_status, appointment, "confirmed", staff["reception"], "reception")
-    call(app, services.change_status, appointment, "checked_in", staff["nurse"], "nurse")
-    with pytest.raises(ScheduleError) as illegal:
-        call(app, services.change_status, appointment, "confirmed", staff["reception"], "reception")
+    call(app, services.change_status, appointment, "confirmed", Actor(staff["reception"], "reception"))
+    call(app, services.change_status, appointment, "checked_in", Actor(staff["nurse"], "nurse"))
+    with pytest.raises(DomainError) as illegal:
+        call(app, services.change_status, appointment, "confirmed", Actor(staff["reception"], "reception"))
     assert illegal.value.status == 409 and "checked in cannot be marked confirmed" in illegal.value.message
-    with pytest.raises(ScheduleError) as wrong_role:
-        call(app, services.change_status, appointment, "in_consultation", staff["nurse"], "nurse")
+    with pytest.raises(DomainError) as wrong_role:
+        call(app, services.change_status, appointment, "in_consultation", Actor(staff["nurse"], "nurse"))
     assert wrong_role.value.status == 403
-    call(app, services.change_status, appointment, "in_consultation", staff["doctor"], "doctor")
-    call(app, services.change_status, appointment, "completed", staff["doctor"], "doctor")
-    with pytest.raises(ScheduleError, match="cannot be cancelled"):
-        call(app, services.cancel, appointment, "clinic", "late", staff["reception"], "reception")
+    call(app, services.change_status, appointment, "in_consultation", Actor(staff["doctor"], "doctor"))
+    call(app, services.change_status, appointment, "completed", Actor(staff["doctor"], "doctor"))
+    with pytest.raises(DomainError, match="cannot be cancelled"):
+        call(app, services.cancel, appointment, "clinic", "late", Actor(staff["reception"], "reception"))
     history = count(app, "SELECT count(*) FROM appointment_event WHERE appointment_id = :a "
                          "AND user_id IS NOT NULL", a=appointment)
     assert history == 4  # the booking itself had no user here; four changes did
@@ -191,18 +194,18 @@ def test_status_life_cycle_and_illegal_change(app, staff, slots, patients):
 def test_other_doctor_cannot_start_consultation(app, staff, doctors, slots, patients):
     second_doctor_slots = slots[doctors[1]]
     appointment = book(app, second_doctor_slots[:1], patients[0]).appointment_id
-    call(app, services.change_status, appointment, "checked_in", staff["reception"], "reception")
-    with pytest.raises(ScheduleError, match="another doctor"):
-        call(app, services.change_status, appointment, "in_consultation", staff["doctor"], "doctor")
+    call(app, services.change_status, appointment, "checked_in", Actor(staff["reception"], "reception"))
+    with pytest.raises(DomainError, match="another doctor"):
+        call(app, services.change_status, appointment, "in_consultation", Actor(staff["doctor"], "doctor"))
 
 
 def test_cancel_needs_reason_and_who(app, staff, slots, patients):
     ids = next(iter(slots.values()))
     appointment = book(app, ids[:1], patients[0]).appointment_id
-    with pytest.raises(ScheduleError, match="reason"):
-        call(app, services.cancel, appointment, "patient", "  ", staff["reception"], "reception")
-    with pytest.raises(ScheduleError, match="who cancelled"):
-        call(app, services.cancel, appointment, "someone", "x", staff["reception"], "reception")
+    with pytest.raises(DomainError, match="reason"):
+        call(app, services.cancel, appointment, "patient", "  ", Actor(staff["reception"], "reception"))
+    with pytest.raises(DomainError, match="who cancelled"):
+        call(app, services.cancel, appointment, "someone", "x", Actor(staff["reception"], "reception"))
     assert count(app, "SELECT count(*) FROM appointment WHERE status = 'booked'") == 1
 
 
@@ -211,50 +214,50 @@ def test_consultation_request_review(app, staff, doctors, slots, patients):
     first = book(app, ids[:1], patients[0], pending_review=True).appointment_id
     second = book(app, ids[1:2], patients[1], pending_review=True).appointment_id
     third = book(app, ids[2:3], patients[2], pending_review=True).appointment_id
-    with pytest.raises(ScheduleError) as not_doctor:
-        call(app, services.review, first, "approve", None, staff["reception"], "reception")
+    with pytest.raises(DomainError) as not_doctor:
+        call(app, services.review, first, "approve", None, Actor(staff["reception"], "reception"))
     assert not_doctor.value.status == 403
-    approved = call(app, services.review, first, "approve", None, staff["doctor"], "doctor")
+    approved = call(app, services.review, first, "approve", None, Actor(staff["doctor"], "doctor"))
     assert (approved.status, approved.review_outcome, approved.reviewed_by_id) == \
         ("booked", "approved", staff["doctor"])
-    asked = call(app, services.review, second, "ask_info", "Send the referral letter", staff["doctor"], "doctor")
+    asked = call(app, services.review, second, "ask_info", "Send the referral letter", Actor(staff["doctor"], "doctor"))
     assert (asked.status, asked.review_outcome) == ("pending_review", "info_requested")
-    with pytest.raises(ScheduleError, match="Enter notes"):
-        call(app, services.review, third, "decline", "", staff["doctor"], "doctor")
-    declined = call(app, services.review, third, "decline", "Not a surgical case", staff["doctor"], "doctor")
+    with pytest.raises(DomainError, match="Enter notes"):
+        call(app, services.review, third, "decline", "", Actor(staff["doctor"], "doctor"))
+    declined = call(app, services.review, third, "decline", "Not a surgical case", Actor(staff["doctor"], "doctor"))
     assert declined.status == "cancelled" and "Not a surgical case" in declined.cancel_reason
     assert count(app, "SELECT count(*) FROM slot WHERE id = :s AND status = 'open'", s=ids[2]) == 1
-    with pytest.raises(ScheduleError, match="already"):
-        call(app, services.review, first, "approve", None, staff["doctor"], "doctor")
+    with pytest.raises(DomainError, match="already"):
+        call(app, services.review, first, "approve", None, Actor(staff["doctor"], "doctor"))
     assert_invariants(app)
 
 
 def test_reception_answers_the_doctors_question_and_the_request_goes_back(app, staff, doctors, slots, patients):
     ids = slots[doctors[0]]
     request_id = book(app, ids[:1], patients[0], pending_review=True).appointment_id
-    with pytest.raises(ScheduleError) as not_asked:
-        call(app, services.answer_review, request_id, "Letter attached", staff["reception"], "reception")
+    with pytest.raises(DomainError) as not_asked:
+        call(app, services.answer_review, request_id, "Letter attached", Actor(staff["reception"], "reception"))
     assert not_asked.value.status == 409
-    call(app, services.review, request_id, "ask_info", "Send the referral letter", staff["doctor"], "doctor")
+    call(app, services.review, request_id, "ask_info", "Send the referral letter", Actor(staff["doctor"], "doctor"))
     for answer, role, status in (("Letter attached", "doctor", 403), ("Letter attached", "nurse", 403),
                                  ("   ", "reception", 422), ("x" * 501, "reception", 422),
                                  ("bad \x00 byte", "reception", 422)):
-        with pytest.raises(ScheduleError) as refused:
-            call(app, services.answer_review, request_id, answer, staff[role], role)
+        with pytest.raises(DomainError) as refused:
+            call(app, services.answer_review, request_id, answer, Actor(staff[role], role))
         assert refused.value.status == status, (answer[:20], role)
     assert count(app, "SELECT review_outcome FROM appointment WHERE id = :a", a=request_id) == "info_requested"
 
     answered = call(app, services.answer_review, request_id, "Referral letter from Dr Achieng attached",
-                    staff["reception"], "reception")
+                    Actor(staff["reception"], "reception"))
     assert (answered.status, answered.review_outcome, answered.review_answer) == \
         ("pending_review", "answered", "Referral letter from Dr Achieng attached")
-    with pytest.raises(ScheduleError) as twice:
-        call(app, services.answer_review, request_id, "Again", staff["reception"], "reception")
+    with pytest.raises(DomainError) as twice:
+        call(app, services.answer_review, request_id, "Again", Actor(staff["reception"], "reception"))
     assert twice.value.status == 409
     assert count(app, "SELECT count(*) FROM appointment_event WHERE appointment_id = :a "
                       "AND action = 'review:answered' AND user_id = :u", a=request_id, u=staff["reception"]) == 1
     # Back with the doctor, who can now decide.
-    approved = call(app, services.review, request_id, "approve", None, staff["doctor"], "doctor")
+    approved = call(app, services.review, request_id, "approve", None, Actor(staff["doctor"], "doctor"))
     assert (approved.status, approved.review_outcome) == ("booked", "approved")
     assert_invariants(app)
 
@@ -264,17 +267,17 @@ def test_reschedule_moves_everything_or_nothing(app, staff, doctors, slots, pati
     moving = book(app, ids[0:2], patients[0]).appointment_id
     book(app, ids[5:6], patients[1])
     # Overlapping its own slots is fine (shift by one).
-    moved = call(app, services.reschedule, moving, ids[1:3], staff["reception"], "reception")
+    moved = call(app, services.reschedule, moving, ids[1:3], Actor(staff["reception"], "reception"))
     assert moved.starts_at > moved.ends_at - 2 * (moved.ends_at - moved.starts_at)
     assert count(app, "SELECT count(*) FROM slot WHERE appointment_id = :a", a=moving) == 2
     assert count(app, "SELECT count(*) FROM slot WHERE id = :s AND status = 'open'", s=ids[0]) == 1
     # Onto a taken slot: refused, nothing changed.
     with pytest.raises(SlotTaken):
-        call(app, services.reschedule, moving, ids[4:6], staff["reception"], "reception")
+        call(app, services.reschedule, moving, ids[4:6], Actor(staff["reception"], "reception"))
     held = count(app, "SELECT string_agg(id::text, ',' ORDER BY id) FROM slot WHERE appointment_id = :a", a=moving)
     assert held == f"{ids[1]},{ids[2]}"
     # To another doctor.
-    other = call(app, services.reschedule, moving, slots[doctors[1]][7:8], staff["reception"], "reception")
+    other = call(app, services.reschedule, moving, slots[doctors[1]][7:8], Actor(staff["reception"], "reception"))
     assert other.doctor_id == doctors[1]
     assert_invariants(app)
 
@@ -284,5 +287,5 @@ def test_booking_fills_from_consecutive_helper(app, slots, patients):
     with app.app_context():
         assert services.consecutive_slot_ids(ids[3], 3) == ids[3:6]
         for bad in (0, 17, 1000, "x"):
-            with pytest.raises(ScheduleError):
+            with pytest.raises(DomainError):
                 services.consecutive_slot_ids(ids[3], bad)

@@ -3,21 +3,22 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
+from portal import clinic_time
+from portal.actor import Actor
 from portal.extensions import db
 from portal.idempotency import new_key
 from portal.models import AuditEvent, Patient
 from portal.schedule import services
-from portal.schedule.services import clinic_today
 
 
 def _day(app, offset: int) -> str:
     with app.app_context():
-        return (clinic_today() + timedelta(days=offset)).isoformat()
+        return (clinic_time.today() + timedelta(days=offset)).isoformat()
 
 
 def _book(app, slot_ids, patient_id, reason, user_id):
     with app.app_context():
-        return services.book(slot_ids, patient_id, reason, user_id, new_key())
+        return services.book(slot_ids, patient_id, reason, Actor(user_id, "reception"), new_key())
 
 
 def test_nurse_lands_on_the_list_of_the_day_by_doctor_and_time(app, login_as, staff, doctors, patients, slots):
@@ -30,7 +31,7 @@ def test_nurse_lands_on_the_list_of_the_day_by_doctor_and_time(app, login_as, st
     _book(app, [slots[second][1]], patients[2], "Botox", staff["reception"])
     cancelled = _book(app, [slots[second][5]], patients[3], "Cancelled one", staff["reception"])
     with app.app_context():
-        services.cancel(cancelled.appointment_id, "patient", "Travelling", staff["reception"], "reception")
+        services.cancel(cancelled.appointment_id, "patient", "Travelling", Actor(staff["reception"], "reception"))
 
     client = login_as("nurse")
     landing = client.get("/")

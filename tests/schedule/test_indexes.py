@@ -10,7 +10,7 @@ from portal.extensions import db
 from portal.idempotency import CLAIM_SQL
 from portal.schedule.availability import NEEDS_RESCHEDULING_SQL
 from portal.schedule.queries import CELLS_SQL, DAY_LIST_SQL, DAY_VERSION_SQL, QUESTIONS_SQL
-from portal.schedule.services import PATIENT_CLASH_SQL, LOCK_SLOTS_SQL
+from portal.schedule.services import LOCK_SLOTS_SQL, PATIENT_CLASH_SQL
 
 START = datetime(2030, 1, 7, 5, tzinfo=timezone.utc)
 QUERIES = {

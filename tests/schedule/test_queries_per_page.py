@@ -7,11 +7,12 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import event
 
+from portal import clinic_time
+from portal.actor import Actor
 from portal.extensions import db
 from portal.idempotency import new_key
 from portal.models import Appointment, Doctor, Patient
 from portal.schedule import services
-from portal.schedule.services import clinic_today
 
 
 @contextmanager
@@ -51,7 +52,7 @@ def add_patients(app, n: int, start: int) -> list[int]:
 def book_each(app, slot_ids: list[int], patient_ids: list[int]) -> None:
     with app.app_context():
         for slot_id, patient_id in zip(slot_ids, patient_ids):
-            services.book([slot_id], patient_id, "check-up", None, new_key())
+            services.book([slot_id], patient_id, "check-up", Actor.system(), new_key())
         db.session.remove()
 
 
@@ -67,7 +68,7 @@ def schedule_pages(day: str, doctor_id: int) -> dict[str, tuple[str, str, bool]]
 def test_schedule_pages_send_the_same_statements_for_2_or_30_appointments(app, client, login_as, doctors,
                                                                           slots, page):
     with app.app_context():
-        day = (clinic_today() + timedelta(days=1)).isoformat()
+        day = (clinic_time.today() + timedelta(days=1)).isoformat()
     role, url, htmx = schedule_pages(day, doctors[0])[page]
     first, second = (slots[d] for d in doctors)
     people = add_patients(app, 30, 0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 
+from portal.actor import Actor
 from portal.extensions import db
 from portal.idempotency import new_key
 from portal.schedule import services
@@ -50,7 +51,7 @@ def test_sixteen_threads_same_slot_fifty_rounds(racing_app, doctors, patients):
     slot_ids = make_slots(racing_app, doctors[0], count=ROUNDS, minutes=10)
     for slot_id in slot_ids:
         outcomes = race(racing_app, [
-            (lambda p=patients[i], s=slot_id: services.book([s], p, None, None, new_key()))
+            (lambda p=patients[i], s=slot_id: services.book([s], p, None, Actor.system(), new_key()))
             for i in range(THREADS)])
         kinds = Counter(kind(o) for o in outcomes)
         assert kinds == {"booked": 1, "taken": THREADS - 1}, kinds
@@ -63,7 +64,7 @@ def test_sixteen_threads_same_slot_fifty_rounds(racing_app, doctors, patients):
 def test_same_key_sixteen_times_at_once_creates_one_appointment(racing_app, doctors, patients):
     slot_ids = make_slots(racing_app, doctors[0], count=2)
     key = new_key()
-    outcomes = race(racing_app, [lambda: services.book(slot_ids, patients[0], "twice", None, key)] * THREADS)
+    outcomes = race(racing_app, [lambda: services.book(slot_ids, patients[0], "twice", Actor.system(), key)] * THREADS)
     assert all(isinstance(o, services.BookingResult) for o in outcomes), outcomes
     assert len({o.appointment_id for o in outcomes}) == 1
     assert sum(o.created for o in outcomes) == 1
@@ -79,11 +80,11 @@ def test_reschedule_racing_a_booking_for_the_target(racing_app, staff, doctors, 
     for r in range(rounds):
         source, target = slot_ids[2 * r], slot_ids[2 * r + 1]
         with racing_app.app_context():
-            moving = services.book([source], patients[0], None, None, new_key()).appointment_id
+            moving = services.book([source], patients[0], None, Actor.system(), new_key()).appointment_id
             db.session.remove()
         outcomes = race(racing_app, [
-            lambda: services.reschedule(moving, [target], staff["reception"], "reception"),
-            lambda p=patients[1 + r % 30]: services.book([target], p, None, None, new_key()),
+            lambda: services.reschedule(moving, [target], Actor(staff["reception"], "reception")),
+            lambda p=patients[1 + r % 30]: services.book([target], p, None, Actor.system(), new_key()),
         ])
         moved, booked = outcomes
         assert isinstance(moved, SlotTaken) != isinstance(booked, SlotTaken), outcomes
@@ -102,7 +103,7 @@ def test_overlapping_multi_slot_bookings_never_deadlock(racing_app, doctors, pat
     for start in range(0, 8, 4):
         window = slot_ids[start:start + 5]
         # Each thread wants two neighbouring slots; neighbours share one: only non-sharing ones win.
-        calls = [(lambda i=i: services.book(window[i:i + 2], patients[i], None, None, new_key()))
+        calls = [(lambda i=i: services.book(window[i:i + 2], patients[i], None, Actor.system(), new_key()))
                  for i in range(4)] * 4
         outcomes = race(racing_app, calls)
         assert not any(isinstance(o, Exception) and not isinstance(o, ScheduleError) for o in outcomes), outcomes
@@ -113,8 +114,8 @@ def test_overlapping_multi_slot_bookings_never_deadlock(racing_app, doctors, pat
 def test_one_patient_booked_at_two_doctors_at_once_gets_one(racing_app, doctors, patients):
     first = make_slots(racing_app, doctors[0], count=1)
     second = make_slots(racing_app, doctors[1], count=1)
-    outcomes = race(racing_app, [lambda: services.book(first, patients[0], None, None, new_key()),
-                                 lambda: services.book(second, patients[0], None, None, new_key())] * 8)
+    outcomes = race(racing_app, [lambda: services.book(first, patients[0], None, Actor.system(), new_key()),
+                                 lambda: services.book(second, patients[0], None, Actor.system(), new_key())] * 8)
     assert sum(isinstance(o, services.BookingResult) for o in outcomes) == 1
     assert all(isinstance(o, ScheduleError) for o in outcomes if not isinstance(o, services.BookingResult))
     assert_invariants(racing_app)
@@ -124,11 +125,11 @@ def test_cancel_racing_a_booking_of_the_freed_slot(racing_app, staff, doctors, p
     slot_ids = make_slots(racing_app, doctors[0], count=10, minutes=10)
     for slot_id in slot_ids:
         with racing_app.app_context():
-            held = services.book([slot_id], patients[0], None, None, new_key()).appointment_id
+            held = services.book([slot_id], patients[0], None, Actor.system(), new_key()).appointment_id
             db.session.remove()
         outcomes = race(racing_app, [
-            lambda: services.cancel(held, "patient", "ill", staff["reception"], "reception"),
-            lambda: services.book([slot_id], patients[1], None, None, new_key()),
+            lambda: services.cancel(held, "patient", "ill", Actor(staff["reception"], "reception")),
+            lambda: services.book([slot_id], patients[1], None, Actor.system(), new_key()),
         ])
         assert not isinstance(outcomes[0], Exception), outcomes
         assert isinstance(outcomes[1], (services.BookingResult, SlotTaken)), outcomes
@@ -150,7 +151,7 @@ def test_lock_timeout_reaches_the_user_as_just_taken(make_app, database_url, sta
         holder.execute("SELECT id FROM slot WHERE id = %s FOR UPDATE", (slot_ids[0],))
         with quick.app_context():
             try:
-                services.book(slot_ids, patients[0], None, None, new_key())
+                services.book(slot_ids, patients[0], None, Actor.system(), new_key())
                 raised = None
             except SlotTaken as error:
                 raised = error
@@ -172,13 +173,13 @@ def test_a_change_to_a_locked_appointment_is_refused_clearly(make_app, database_
     quick = make_app(DB_LOCK_TIMEOUT_MS=200)
     slot_ids = make_slots(quick, doctors[0], count=1)
     with quick.app_context():
-        booked = services.book(slot_ids, patients[0], None, staff["reception"], new_key(),
+        booked = services.book(slot_ids, patients[0], None, Actor(staff["reception"], "reception"), new_key(),
                                pending_review=True)
         db.session.remove()
     changes = [
-        lambda: services.cancel(booked.appointment_id, "patient", "Ill", staff["reception"], "reception"),
-        lambda: services.change_status(booked.appointment_id, "confirmed", staff["reception"], "reception"),
-        lambda: services.review(booked.appointment_id, "approve", None, staff["doctor"], "doctor"),
+        lambda: services.cancel(booked.appointment_id, "patient", "Ill", Actor(staff["reception"], "reception")),
+        lambda: services.change_status(booked.appointment_id, "confirmed", Actor(staff["reception"], "reception")),
+        lambda: services.review(booked.appointment_id, "approve", None, Actor(staff["doctor"], "doctor")),
     ]
     refused = []
     with psycopg.connect(database_url) as holder:

@@ -7,8 +7,9 @@ from datetime import timedelta
 
 from sqlalchemy import text
 
+from portal import clinic_time
 from portal.extensions import db
-from portal.schedule import availability, services
+from portal.schedule import availability
 from portal.schedule.upkeep import run_upkeep, start_upkeep
 from tests.schedule.conftest import count
 from tests.schedule.test_availability import EVERY_DAY, run
@@ -19,7 +20,7 @@ LAST_WEEK_SQL = "SELECT count(*) FROM slot WHERE doctor_id = :d AND starts_at >=
 def forget_the_last_week(app, doctor_id: int) -> tuple[int, object]:
     """Delete the window's last week of slots, as if they were generated a week ago; returns how many."""
     with app.app_context():
-        start, _ = services.local_day_bounds(services.clinic_today() + timedelta(days=7 * 7))
+        start, _ = clinic_time.day_bounds(clinic_time.today() + timedelta(days=7 * 7))
         gone = db.session.execute(text("DELETE FROM slot WHERE doctor_id = :d AND starts_at >= :start"),
                                   {"d": doctor_id, "start": start}).rowcount
         db.session.commit()

@@ -6,6 +6,8 @@ import re
 import pytest
 from sqlalchemy import text
 
+from portal import clinic_time
+from portal.actor import Actor
 from portal.extensions import db
 from portal.idempotency import new_key
 from tests.conftest import csrf_from
@@ -16,9 +18,8 @@ HX = {"HX-Request": "true", "HX-Target": "panel", "HX-Current-URL": "http://loca
 
 
 def tomorrow(app):
-    from portal.schedule.services import clinic_today
     with app.app_context():
-        return (clinic_today().fromordinal(clinic_today().toordinal() + 1)).isoformat()
+        return (clinic_time.today().fromordinal(clinic_time.today().toordinal() + 1)).isoformat()
 
 
 def token(client) -> str:
@@ -288,9 +289,9 @@ def test_doctor_tablet_reviews_request(app, login_as, staff, doctors, slots, pat
     from portal.extensions import db
     from portal.schedule import services
     with app.app_context():
-        services.book(slots[doctors[0]][:1], patients[0], "Second opinion", staff["reception"], new_key(),
+        services.book(slots[doctors[0]][:1], patients[0], "Second opinion", Actor(staff["reception"], "reception"), new_key(),
                       pending_review=True)
-        services.book(slots[doctors[0]][3:4], patients[1], "Follow-up", staff["reception"], new_key())
+        services.book(slots[doctors[0]][3:4], patients[1], "Follow-up", Actor(staff["reception"], "reception"), new_key())
         db.session.remove()
     client = login_as("doctor")
     page = client.get("/schedule/mine").get_data(as_text=True)
@@ -306,7 +307,7 @@ def test_an_appointment_opened_from_a_link_is_a_full_page(app, login_as, staff, 
     from portal.extensions import db
     from portal.schedule import services
     with app.app_context():
-        booked = services.book(slots[doctors[0]][:1], patients[0], "Post-op check", staff["reception"], new_key())
+        booked = services.book(slots[doctors[0]][:1], patients[0], "Post-op check", Actor(staff["reception"], "reception"), new_key())
         db.session.remove()
     client = login_as("doctor")
     url = f"/schedule/appointments/{booked.appointment_id}"
@@ -328,9 +329,9 @@ def test_reception_answers_the_doctor_from_the_appointment_panel(app, login_as, 
     from portal.extensions import db
     from portal.schedule import services
     with app.app_context():
-        booked = services.book(slots[doctors[0]][:1], patients[0], "Rhinoplasty consult", staff["reception"],
+        booked = services.book(slots[doctors[0]][:1], patients[0], "Rhinoplasty consult", Actor(staff["reception"], "reception"),
                                new_key(), pending_review=True)
-        services.review(booked.appointment_id, "ask_info", "Any previous nose surgery?", staff["doctor"], "doctor")
+        services.review(booked.appointment_id, "ask_info", "Any previous nose surgery?", Actor(staff["doctor"], "doctor"))
         db.session.remove()
     url = f"/schedule/appointments/{booked.appointment_id}"
     desk = login_as("reception")
