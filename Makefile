@@ -4,7 +4,7 @@ PYTEST_ARGS ?=
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test test-fast install chromium bench db-stop clean
+.PHONY: run test test-fast lint install chromium bench db-stop clean
 
 $(STAMP): setup.cfg pyproject.toml
 	@bash .ci/ensure-venv $(VENV)
@@ -21,10 +21,15 @@ run: install
 chromium:
 	@bash .ci/ensure-chromium
 
-test: install chromium
+# The lint and type gate: ruff (pyflakes, pycodestyle, bugbear, import order) and mypy; settings in pyproject.toml.
+lint: install
+	$(PY) -m ruff check portal tests bench wsgi.py
+	$(PY) -m mypy
+
+test: install chromium lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test-fast: install
+test-fast: install lint
 	$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
 
 bench: install

@@ -112,7 +112,8 @@ def prepare(url: str) -> dict:
         conn.execute(
             "INSERT INTO slot (doctor_id, starts_at, ends_at) "
             "SELECT d, t, t + interval '10 minutes' FROM generate_series(%s::bigint, %s::bigint) d, "
-            "generate_series(now() + interval '400 days', now() + interval '400 days' + (%s - 1) * interval '10 minutes', "
+            "generate_series(now() + interval '400 days', "
+            "now() + interval '400 days' + (%s - 1) * interval '10 minutes', "
             "interval '10 minutes') t ORDER BY d, t",
             (first_doctor, first_doctor + DOCTORS - 1, SLOTS_PER_DOCTOR))
         conn.execute("ANALYZE")

@@ -1,17 +1,17 @@
-"""flask commands: create-user, seed-demo."""
+"""flask commands: create-user, seed-demo, seed (a clinic's worth of data), and each area's own."""
 import click
 from flask import Flask
 
 from .auth.services import StaffError, create_staff
 from .models.staff import ROLES
 from .seed import DEMO_PASSWORD, SeedRefused, seed_demo
+from .seeding import SeedError, seed_clinic
 
 
 def register_cli(app: Flask) -> None:
-    from .patients.cli import register_seed_command
-    register_seed_command(app)
     from .schedule.cli import register as register_schedule_commands
     register_schedule_commands(app)
+    register_seed_command(app)
 
     @app.cli.command("create-user")
     @click.argument("username")
@@ -23,7 +23,7 @@ def register_cli(app: Flask) -> None:
         try:
             user = create_staff(username, full_name, role, password)
         except StaffError as error:
-            raise click.ClickException("; ".join(f"{k}: {v}" for k, v in error.errors.items()))
+            raise click.ClickException("; ".join(f"{k}: {v}" for k, v in error.errors.items())) from None
         click.echo(f"Created {user.username} ({user.role}).")
 
     @app.cli.command("seed-demo")
@@ -33,7 +33,25 @@ def register_cli(app: Flask) -> None:
         try:
             logins = seed_demo(force=force)
         except SeedRefused as error:
-            raise click.ClickException(str(error))
+            raise click.ClickException(str(error)) from None
         click.echo(f"Demo logins (password: {DEMO_PASSWORD}):")
         for username, role in logins:
             click.echo(f"  {username:<12} {role}")
+
+
+def register_seed_command(app: Flask) -> None:
+    @app.cli.command("seed")
+    @click.option("--patients", type=click.IntRange(0, 2_000_000), default=1000, show_default=True)
+    @click.option("--appointments", type=click.IntRange(0, 20_000_000), default=10_000, show_default=True)
+    @click.option("--doctors", type=click.IntRange(1, 500), default=40, show_default=True)
+    @click.option("--add", is_flag=True, help="Add to a database that already holds clinic data.")
+    @click.option("--random-seed", type=int, default=None, help="Repeatable data.")
+    def seed_command(patients, appointments, doctors, add, random_seed):
+        """Load realistic Kenyan patients, doctors with slots and appointments (COPY)."""
+        try:
+            report = seed_clinic(patients, appointments, doctors, add=add, seed=random_seed,
+                                 say=click.echo)
+        except SeedError as error:
+            raise click.ClickException(str(error)) from error
+        click.echo(f"Loaded {report.patients} patients, {report.doctors} doctors, {report.slots} slots, "
+                   f"{report.appointments} appointments in {report.timings['total']:.1f}s.")

@@ -71,7 +71,6 @@ class Config:
         self.LOGIN_FAILURE_WINDOW_S = _int("LOGIN_FAILURE_WINDOW_S", 900)
         self.METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
         self.LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
-        self.MAX_PAGE_SIZE = 100
         self.IDEMPOTENCY_TTL_S = _int("IDEMPOTENCY_TTL_S", 24 * 3600)
         self.SLOT_WINDOW_WEEKS = _int("SLOT_WINDOW_WEEKS", 8)
         # How often each gunicorn worker checks whether the day's upkeep is due (0: never).

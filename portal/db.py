@@ -11,13 +11,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Sequence, cast
 
 import psycopg.errors
 from flask import Flask
 from psycopg.rows import namedtuple_row
 from sqlalchemy import exc
-from sqlalchemy.orm import Session
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.orm import Session, scoped_session
 from sqlalchemy.pool import QueuePool
 
 from . import metrics
@@ -26,6 +27,8 @@ from .extensions import db
 log = logging.getLogger(__name__)
 
 MAX_PAGE_SIZE = 100
+# Services get a Session from transaction(); pages read through the scoped db.session.
+AnySession = Session | scoped_session
 
 
 class MeteredQueuePool(QueuePool):
@@ -38,12 +41,12 @@ class MeteredQueuePool(QueuePool):
         if checkout_timeout_s is not None:
             self._timeout = float(checkout_timeout_s)
 
-    def recreate(self) -> "MeteredQueuePool":
+    def recreate(self) -> QueuePool:
         pool = super().recreate()
         pool._timeout = self._timeout
         return pool
 
-    def _do_get(self):  # type: ignore[override]
+    def _do_get(self):
         # A checkout waits only when no idle connection is left and no overflow may be opened.
         if (self._max_overflow > -1 and self._overflow >= self._max_overflow
                 and self._pool.qsize() == 0):
@@ -56,7 +59,7 @@ class MeteredQueuePool(QueuePool):
         self.refresh_gauges()
         return record
 
-    def _do_return_conn(self, record) -> None:  # type: ignore[override]
+    def _do_return_conn(self, record) -> None:
         # Gauges are set after the return (the checkin event fires before it).
         try:
             super()._do_return_conn(record)
@@ -119,7 +122,7 @@ def init_db(app: Flask) -> None:
 
 def pool_status() -> dict[str, int]:
     """Figures of this app's pool, for /metrics and tests."""
-    pool = db.engine.pool
+    pool = cast(QueuePool, db.engine.pool)
     if isinstance(pool, MeteredQueuePool):
         pool.refresh_gauges()
     return {
@@ -147,18 +150,25 @@ def _driver_sql(statement: str) -> str:
     return _PARAMETER.sub(r"%(\1)s", statement.replace("%", "%%"))
 
 
-def fetch(session: Session, statement: str, params: dict[str, Any]) -> list:
+def fetch(session: AnySession, statement: str, params: dict[str, Any]) -> list:
     """Run a hot path's SQL text in the session's transaction straight through psycopg; its rows.
 
     Through the session a statement costs about three times its psycopg cost in Python, and a
     booking request sends five. Errors come out as SQLAlchemy's, like any other statement's.
     """
-    cursor = session.connection().connection.driver_connection.cursor(row_factory=namedtuple_row)
+    driver = session.connection().connection.driver_connection
+    assert driver is not None  # a checked-out connection always has its psycopg connection
+    cursor = driver.cursor(row_factory=namedtuple_row)
     try:
         cursor.execute(_driver_sql(statement), params)
     except psycopg.Error as error:
         raise exc.DBAPIError.instance(statement, None, error, psycopg.Error, hide_parameters=True) from None
     return cursor.fetchall() if cursor.rownumber is not None else []  # None: no result set
+
+
+def rows_changed(session: AnySession, statement, params: dict[str, Any] | None = None) -> int:
+    """Run an INSERT, UPDATE or DELETE in the session's transaction; how many rows it changed."""
+    return cast(CursorResult, session.execute(statement, params)).rowcount
 
 
 _DEPTH = "kliniki_transaction_depth"
@@ -171,7 +181,7 @@ def transaction() -> Iterator[Session]:
     Used inside another transaction() block (a service calling a service), it becomes a
     savepoint: its failure undoes only its own work, and only the outermost block commits.
     """
-    session = db.session
+    session = cast(Session, db.session)  # the scoped session stands for this request's Session
     depth = session.info.get(_DEPTH, 0)
     session.info[_DEPTH] = depth + 1
     try:
@@ -233,7 +243,7 @@ class Page:
         return self.next_cursor is not None
 
 
-def fetch_page(session: Session, stmt, limit: int, cursor_of, scalars: bool = True) -> Page:
+def fetch_page(session: AnySession, stmt, limit: int, cursor_of, scalars: bool = True) -> Page:
     """Run a keyset-ordered statement for limit+1 rows; the extra row only tells if more exist."""
     limit = page_size(limit)
     result = session.execute(stmt.limit(limit + 1))

@@ -45,7 +45,7 @@ def stop_server(instance_path: str) -> None:
         return
     from pathlib import Path
 
-    from pgserver._commands import pg_ctl
+    from pgserver._commands import pg_ctl  # type: ignore[attr-defined]
 
     # pgserver runs PostgreSQL as the 'pgserver' system user when started by root.
     user = "pgserver" if hasattr(os, "geteuid") and os.geteuid() == 0 else None

@@ -1,5 +1,6 @@
 """Unbound extension objects, bound to the app in create_app()."""
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from flask_login import LoginManager
 from flask_migrate import Migrate
@@ -26,6 +27,10 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+if TYPE_CHECKING:  # Flask-SQLAlchemy makes db.Model at run time; to the type checker it is Base
+    Model = Base
+else:
+    Model = db.Model
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()

@@ -26,7 +26,7 @@ from flask import current_app
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.orm import Session
 
-from .db import fetch
+from .db import fetch, rows_changed
 from .domain import DomainError
 from .models.idempotency import IdempotencyKey
 
@@ -95,7 +95,7 @@ def complete(session: Session, key: str, result: dict[str, Any]) -> None:
 def purge_expired(session: Session, limit: int = 10_000) -> int:
     """Delete up to `limit` expired keys; returns how many went."""
     stale = select(IdempotencyKey.key).where(IdempotencyKey.expires_at <= text("now()")).limit(limit)
-    return session.execute(delete(IdempotencyKey).where(IdempotencyKey.key.in_(stale))).rowcount
+    return rows_changed(session, delete(IdempotencyKey).where(IdempotencyKey.key.in_(stale)))
 
 
 def new_key() -> str:

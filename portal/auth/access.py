@@ -8,6 +8,7 @@ from flask import abort, current_app, request, session
 from flask_login import current_user, logout_user
 
 from ..actor import Actor
+from ..extensions import login_manager
 from ..models.staff import ROLES
 from .roles import ALL_STAFF
 
@@ -25,7 +26,7 @@ def roles(*allowed: str | Collection[str]) -> Callable:
         raise ValueError(f"unknown roles: {sorted(unknown)}")
 
     def declare(view: Callable) -> Callable:
-        view.allowed_roles = frozenset(names)  # type: ignore[attr-defined]
+        view.allowed_roles = frozenset(names)  # type: ignore[attr-defined]  # read by allowed_roles()
         return view
 
     return declare
@@ -33,13 +34,13 @@ def roles(*allowed: str | Collection[str]) -> Callable:
 
 def public(view: Callable) -> Callable:
     """Declare a view open to anyone, signed in or not."""
-    view.allowed_roles = PUBLIC
+    view.allowed_roles = PUBLIC  # type: ignore[attr-defined]
     return view
 
 
 def any_staff(view: Callable) -> Callable:
     """Declare a view open to every signed-in member of staff."""
-    view.allowed_roles = ANY_STAFF
+    view.allowed_roles = ANY_STAFF  # type: ignore[attr-defined]
     return view
 
 
@@ -97,7 +98,7 @@ def enforce_access():
     if allowed is PUBLIC:
         return None
     if not current_user.is_authenticated:
-        return current_app.login_manager.unauthorized()
+        return login_manager.unauthorized()
     if current_user.role not in allowed:
         abort(403)
     return None

@@ -177,4 +177,4 @@ def reset_password(user_id: int, password: str) -> StaffUser:
             .returning(StaffUser.id))
         if result.scalar() is None:
             raise StaffError({"form": "No such staff member."})
-    return db.session.get(StaffUser, user_id)
+    return db.session.get_one(StaffUser, user_id)

@@ -6,12 +6,12 @@ from datetime import datetime
 from sqlalchemy import BigInteger, CheckConstraint, Index, String, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..extensions import db
+from ..extensions import Model
 
 SERVICE_CATEGORIES = ("consultation", "procedure", "laboratory", "imaging", "pharmacy", "product", "other")
 
 
-class Service(db.Model):
+class Service(Model):
     """One priced service (a bill line copies its name and price, so a price change never alters a bill)."""
 
     __tablename__ = "service"

@@ -7,10 +7,10 @@ from sqlalchemy import ForeignKey, Index, String, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..extensions import db
+from ..extensions import Model
 
 
-class IdempotencyKey(db.Model):
+class IdempotencyKey(Model):
     """A submitted form's key: a repeat returns the first result and changes nothing."""
 
     __tablename__ = "idempotency_key"

@@ -7,12 +7,12 @@ from sqlalchemy import BigInteger, CheckConstraint, Computed, ForeignKey, Index,
 from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..extensions import db
+from ..extensions import Model
 
 FILE_NUMBER_SEQ = Sequence("patient_file_number_seq")
 
 
-class Patient(db.Model):
+class Patient(Model):
     """A registered patient; file numbers come from a sequence and are never reused."""
 
     __tablename__ = "patient"

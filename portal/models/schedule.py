@@ -17,10 +17,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..extensions import db
+from ..extensions import Model
 
 
-class Doctor(db.Model):
+class Doctor(Model):
     """A doctor's profile, linked to a staff login with the doctor role."""
 
     __tablename__ = "doctor"
@@ -38,7 +38,7 @@ class Doctor(db.Model):
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
-class Slot(db.Model):
+class Slot(Model):
     """One bookable start time of one doctor; booking locks these rows FOR UPDATE."""
 
     __tablename__ = "slot"
@@ -66,7 +66,7 @@ class Slot(db.Model):
     outside_hours: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
 
 
-class Appointment(db.Model):
+class Appointment(Model):
     """A patient's appointment with a doctor over one or more consecutive slots."""
 
     __tablename__ = "appointment"
@@ -117,7 +117,7 @@ class Appointment(db.Model):
     doctor = relationship("Doctor", lazy="joined", innerjoin=True)
 
 
-class Availability(db.Model):
+class Availability(Model):
     """A weekly range of a doctor's working hours, or a break inside them (clinic local time)."""
 
     __tablename__ = "availability"
@@ -136,7 +136,7 @@ class Availability(db.Model):
     ends_time: Mapped[time]
 
 
-class TimeOff(db.Model):
+class TimeOff(Model):
     """Days a doctor does not work (inclusive dates, clinic local), with a reason."""
 
     __tablename__ = "time_off"
@@ -154,7 +154,7 @@ class TimeOff(db.Model):
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
-class AppointmentEvent(db.Model):
+class AppointmentEvent(Model):
     """One change to an appointment (booked, status, rescheduled, reviewed): who, when, what."""
 
     __tablename__ = "appointment_event"

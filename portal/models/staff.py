@@ -7,12 +7,12 @@ from flask_login import UserMixin
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, Text, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..extensions import db
+from ..extensions import Model
 
 ROLES = ("admin", "reception", "doctor", "nurse")
 
 
-class StaffUser(UserMixin, db.Model):
+class StaffUser(UserMixin, Model):
     """A member of staff with exactly one role."""
 
     __tablename__ = "staff_user"
@@ -40,7 +40,7 @@ class StaffUser(UserMixin, db.Model):
         return f"{self.id}:{self.auth_version}"
 
 
-class LoginEvent(db.Model):
+class LoginEvent(Model):
     """One login attempt, kept for rate limiting and for the record."""
 
     __tablename__ = "login_event"

@@ -48,7 +48,8 @@ def readyz():
     # nor pile up probes.
     if not _probe_busy.acquire(blocking=False):
         return _not_ready("previous probe still waiting for the database")
-    future = _probe.submit(_database_answers, current_app._get_current_object())
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # the real app, for the probe thread
+    future = _probe.submit(_database_answers, app)
     try:
         ok = future.result(timeout=READY_TIMEOUT_S)
     except FutureTimeout:

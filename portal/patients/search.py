@@ -13,10 +13,11 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import ColumnElement, and_, func, select
 
 from ..extensions import db
 from ..models import Patient
+from .ages import age_label
 from .phones import KENYA, PhoneError, normalise_phone, phone_ending, typed_digits
 
 MAX_RESULTS = 50
@@ -146,7 +147,7 @@ def search_statements(term: str) -> list:
     words = [w for w in words if not w.isdigit()] if words else []
     if not words or (len(words) == 1 and len(words[0]) < 2 and not dates):
         return branches
-    condition = Patient.search_vector.op("@@")(func.to_tsquery("simple", _prefix_query(words)))
+    condition: ColumnElement[bool] = Patient.search_vector.op("@@")(func.to_tsquery("simple", _prefix_query(words)))
     if dates:
         condition = and_(condition, Patient.date_of_birth == dates[0])
     exact = Patient.search_vector.op("@@")(func.to_tsquery("simple", _exact_query(words)))
@@ -196,7 +197,6 @@ class SearchHit:
 
 def search_hits(patients: list[Patient], today: date) -> list[SearchHit]:
     """Result lines for the search box (plain values: quick to render as you type)."""
-    from .services import age_label  # services uses fold() from here
     return [SearchHit(p.id, p.full_name, p.file_number, age_label(p.date_of_birth, today), p.sex,
                       p.date_of_birth.strftime("%d/%m/%Y"), phone_ending(p.phone), p.approved_at is None)
             for p in patients]

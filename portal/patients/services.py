@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import lazyload
@@ -58,18 +58,6 @@ class StaleEdit(PatientError):
         self.current = current
 
 
-def age_on(born: date, today: date) -> int:
-    """Whole years between born and today."""
-    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
-
-
-def age_label(born: date, today: date) -> str:
-    """Age for lists: years, or months for babies."""
-    years = age_on(born, today)
-    if years >= 2:
-        return f"{years} y"
-    months = (today.year - born.year) * 12 + today.month - born.month - (today.day < born.day)
-    return f"{max(months, 0)} mo"
 
 
 def find_duplicates(clean: dict, exclude_id: int | None = None) -> list[Patient]:
@@ -121,15 +109,16 @@ def register_patient(clean: dict, actor: Actor, duplicate_reason: str = "") -> P
         patient = Patient(**{name: clean.get(name) for name in EDITABLE}, created_by_id=actor.user_id)
         session.add(patient)
         session.flush()
-        detail = {"file_number": patient.file_number}
+        detail: dict[str, object] = {"file_number": patient.file_number}
         if duplicates:
             detail.update(possible_duplicates=[p.file_number for p in duplicates], reason=reason)
         record_audit(session, actor, "patient.register", "patient", patient.id, patient.id, detail)
     return patient
 
 
-def get_patient(patient_id: int) -> Patient:
-    patient = db.session.get(Patient, patient_id)
+def get_patient(patient_id: int, populate_existing: bool = False) -> Patient:
+    """The patient with this id, or PatientNotFound."""
+    patient = db.session.get(Patient, patient_id, populate_existing=populate_existing)
     if patient is None:
         raise PatientNotFound(patient_id)
     return patient
@@ -156,7 +145,7 @@ def _versioned_update(patient_id: int, expected_version: int, values: dict) -> P
         if current is None:
             raise PatientNotFound(patient_id)
         raise StaleEdit(current)
-    return db.session.get(Patient, patient_id, populate_existing=True)
+    return get_patient(patient_id, populate_existing=True)
 
 
 IDENTITY = ("first_name", "last_name", "date_of_birth", "phone")

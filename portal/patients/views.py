@@ -12,6 +12,7 @@ from ..auth.roles import PATIENT_READERS, PATIENT_WRITERS
 from ..errors import fail
 from ..web import redirect_to, render, render_fragment
 from . import bp, services
+from .ages import age_label
 from .forms import FIELDS, LABELS, SEXES, check_field, parse_patient_form
 from .search import MAX_RESULTS, MAX_TERM, parse_date, search_hits, search_patients
 
@@ -186,7 +187,7 @@ def patient_list():
 
 @bp.app_template_filter("age")
 def age_filter(born: date, today: date | None = None) -> str:
-    return services.age_label(born, today or clinic_time.today())
+    return age_label(born, today or clinic_time.today())
 
 
 @bp.app_template_filter("phone_ending")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 from datetime import date, time, timedelta
 
 from flask import current_app
@@ -11,7 +12,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
 from .. import clinic_time, validation
-from ..db import transaction
+from ..db import rows_changed, transaction
 from ..extensions import db
 from ..models import StaffUser
 from ..models.schedule import Availability, Doctor, TimeOff
@@ -84,26 +85,26 @@ def _generate(session: Session, doctor_id: int | None, weeks: int | None = None)
               "AND (CAST(:doctor AS bigint) IS NULL OR s.doctor_id = :doctor)")
     report = GenerationReport()
     # Free future slots that availability no longer covers go (a booked slot is kept as it is).
-    report.removed = session.execute(text(_WANTED + f"""
+    report.removed = rows_changed(session, text(_WANTED + f"""
         DELETE FROM slot s WHERE s.status IN ('open', 'blocked') AND s.appointment_id IS NULL
           AND {window}
           AND NOT EXISTS (SELECT 1 FROM wanted w WHERE w.doctor_id = s.doctor_id
-                          AND w.starts_at = s.starts_at AND w.ends_at = s.ends_at)"""), params).rowcount
-    report.created = session.execute(text(_WANTED + """
+                          AND w.starts_at = s.starts_at AND w.ends_at = s.ends_at)"""), params)
+    report.created = rows_changed(session, text(_WANTED + """
         INSERT INTO slot (doctor_id, starts_at, ends_at, status)
         SELECT w.doctor_id, w.starts_at, w.ends_at, 'open' FROM wanted w
         WHERE w.starts_at > now() AND NOT EXISTS (
           SELECT 1 FROM slot x WHERE x.doctor_id = w.doctor_id AND x.starts_at < w.ends_at
             AND x.ends_at > w.starts_at AND x.starts_at > w.starts_at - interval '1 day')
-        ON CONFLICT (doctor_id, starts_at) DO NOTHING"""), params).rowcount
+        ON CONFLICT (doctor_id, starts_at) DO NOTHING"""), params)
     in_time_off = ("EXISTS (SELECT 1 FROM time_off t WHERE t.doctor_id = s.doctor_id "
                    "AND (s.starts_at AT TIME ZONE :tz)::date BETWEEN t.starts_on AND t.ends_on)")
-    report.blocked = session.execute(text(
+    report.blocked = rows_changed(session, text(
         f"UPDATE slot s SET status = 'blocked' WHERE s.status = 'open' AND {window} AND {in_time_off}"),
-        params).rowcount
-    report.reopened = session.execute(text(
+        params)
+    report.reopened = rows_changed(session, text(
         f"UPDATE slot s SET status = 'open' WHERE s.status = 'blocked' AND {window} AND NOT {in_time_off}"),
-        params).rowcount
+        params)
     # Flip the flag where it disagrees with the hours (booked slots only: a free one would be gone).
     session.execute(text(
         f"UPDATE slot s SET outside_hours = NOT s.outside_hours "
@@ -174,7 +175,7 @@ def _doctor_fields(form: dict) -> dict:
     """Validate a doctor profile form; raises ScheduleError naming the first bad field."""
     from ..patients.phones import PhoneError, normalise_phone
 
-    values = {
+    values: dict[str, Any] = {
         "name": validation.text(form.get("name"), "name", 120, required=True),
         "licence_number": validation.text(form.get("licence_number"), "licence number", 32, required=True),
         "specialisation": validation.text(form.get("specialisation"), "specialisation", 80, required=True),
@@ -228,9 +229,9 @@ def save_doctor(form: dict, doctor_id: int | None = None) -> Doctor:
     except sa_exc.IntegrityError as error:
         constraint = getattr(getattr(error.orig, "diag", None), "constraint_name", "")
         if constraint == "uq_doctor_licence_number":
-            raise ScheduleError("Another doctor has this licence number.", field="licence_number")
+            raise ScheduleError("Another doctor has this licence number.", field="licence_number") from None
         if constraint == "uq_doctor_user_id":
-            raise ScheduleError("This login is already linked to another doctor.", field="user_id")
+            raise ScheduleError("This login is already linked to another doctor.", field="user_id") from None
         raise
 
 
@@ -314,18 +315,18 @@ def parse_day(value: str | None, label: str = "date") -> date:
     return parsed
 
 
-def add_time_off(doctor_id: int, starts_on: str, ends_on: str, reason: str,
+def add_time_off(doctor_id: int, starts_on: str | None, ends_on: str | None, reason: str | None,
                  user_id: int | None) -> GenerationReport:
     """Add time off and block its slots; booked appointments in it are reported, not dropped."""
     first, last = parse_day(starts_on, "first day"), parse_day(ends_on, "last day")
-    reason = validation.text(reason, "reason", 200, required=True, multiline=True)
+    why = validation.text(reason, "reason", 200, required=True, multiline=True)
     if last < first:
         raise ScheduleError("The last day is before the first day.", field="time_off")
     if (last - first).days >= MAX_TIME_OFF_DAYS:
         raise ScheduleError("Time off is at most a year at a time.", field="time_off")
     with transaction() as session:
         _lock_doctor(session, doctor_id)
-        session.add(TimeOff(doctor_id=doctor_id, starts_on=first, ends_on=last, reason=reason,
+        session.add(TimeOff(doctor_id=doctor_id, starts_on=first, ends_on=last, reason=why,
                             created_by_id=user_id))
         session.flush()
         return _generate(session, doctor_id)
@@ -334,8 +335,8 @@ def add_time_off(doctor_id: int, starts_on: str, ends_on: str, reason: str,
 def remove_time_off(doctor_id: int, time_off_id: int) -> GenerationReport:
     with transaction() as session:
         _lock_doctor(session, doctor_id)
-        gone = session.execute(delete(TimeOff).where(TimeOff.id == time_off_id,
-                                                     TimeOff.doctor_id == doctor_id)).rowcount
+        gone = rows_changed(session, delete(TimeOff).where(TimeOff.id == time_off_id,
+                                                           TimeOff.doctor_id == doctor_id))
         if not gone:
             raise ScheduleError("That time off does not exist.", 404)
         return _generate(session, doctor_id)

@@ -34,7 +34,7 @@ def seed_schedule_demo(reception_user_id: int | None) -> None:
     patients = db.session.scalars(select(Patient.id).order_by(Patient.id).limit(8)).all()
     if not patients:
         return
-    _past_appointments_today(patients, reception_user_id)
+    _past_appointments_today(list(patients), reception_user_id)
     for day_offset in range(4):
         day = clinic_time.today().toordinal() + day_offset
         start, end = clinic_time.day_bounds(clinic_time.today().fromordinal(day))

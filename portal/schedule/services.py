@@ -23,6 +23,7 @@ from ..db import LOCKED, classify_db_error, fetch, transaction
 from ..domain import DomainError
 from ..extensions import db
 from ..models.schedule import Appointment, AppointmentEvent, Doctor, Slot
+from .queries import day_list
 
 MAX_SLOTS_PER_APPOINTMENT = 16
 MAX_REASON = 500
@@ -124,7 +125,8 @@ def _check_slots(slots: list, wanted: list[int], own_appointment_id: int | None 
 PATIENT_CLASH_SQL = """
     SELECT a.starts_at, d.name FROM appointment a JOIN doctor d ON d.id = a.doctor_id
     WHERE a.patient_id = :patient AND a.status <> 'cancelled'
-      AND a.starts_at < :ends AND a.ends_at > :starts AND a.starts_at > CAST(:starts AS timestamptz) - interval '24 hours'
+      AND a.starts_at < :ends AND a.ends_at > :starts
+      AND a.starts_at > CAST(:starts AS timestamptz) - interval '24 hours'
       AND a.id <> :except"""  # the look-back bound is MAX_SPAN: an index range on (patient_id, starts_at)
 
 
@@ -204,7 +206,7 @@ def _validate_slot_ids(slot_ids) -> list[int]:
     try:
         ids = [int(value) for value in slot_ids]
     except (TypeError, ValueError):
-        raise ScheduleError("The chosen slot is not valid. Refresh the day.", 422, field="slot_id")
+        raise ScheduleError("The chosen slot is not valid. Refresh the day.", 422, field="slot_id") from None
     if not ids:
         raise ScheduleError("Choose a slot.", 422, field="slot_id")
     if len(ids) > MAX_SLOTS_PER_APPOINTMENT:
@@ -237,7 +239,7 @@ def consecutive_slot_ids(first_slot_id, length) -> list[int]:
     try:
         first_id, count = int(first_slot_id), int(length)
     except (TypeError, ValueError):
-        raise ScheduleError("The chosen slot or length is not valid.", 422, field="slot_id")
+        raise ScheduleError("The chosen slot or length is not valid.", 422, field="slot_id") from None
     if not 1 <= count <= MAX_SLOTS_PER_APPOINTMENT:
         raise ScheduleError(f"The length must be 1 to {MAX_SLOTS_PER_APPOINTMENT} slots.", 422,
                             field="length")
@@ -465,8 +467,6 @@ def allowed_actions(appointment: Appointment, role: str, user_id: int | None) ->
 
 def read_day_list(day: date, actor: Actor, doctor_id: int | None = None):
     """The day's appointment list, with one audit event: it shows patients' allergies."""
-    from .queries import day_list  # queries imports this module
-
     with transaction() as session:
         rows, truncated = day_list(day, doctor_id)
         record_audit(session, actor, "schedule.day_list", "day",

@@ -6,7 +6,7 @@ from portal.db import time_cursor
 from portal.extensions import db
 from portal.models import Patient
 from portal.patients.search import MAX_RESULTS, search_patients, search_statements
-from portal.patients.seeding import seed_clinic
+from portal.seeding import seed_clinic
 
 PATIENTS = 10_000
 

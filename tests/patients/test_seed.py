@@ -3,7 +3,7 @@ import pytest
 from sqlalchemy import text
 
 from portal.extensions import db
-from portal.patients.seeding import SeedError, seed_clinic
+from portal.seeding import SeedError, seed_clinic
 
 
 def scalar(sql: str):

@@ -19,12 +19,12 @@ from zoneinfo import ZoneInfo
 from faker.providers.person.en_KE import Provider as KenyanNames
 from sqlalchemy import text
 
-from .. import clinic_time
-from ..auth.passwords import hash_password
-from ..db import transaction
-from ..extensions import db
-from ..schedule.availability import generate_slots
-from ..seed import DEMO_PASSWORD
+from . import clinic_time
+from .auth.passwords import hash_password
+from .db import transaction
+from .extensions import db
+from .schedule.availability import generate_slots
+from .seed import DEMO_PASSWORD
 
 log = logging.getLogger(__name__)
 
@@ -420,6 +420,7 @@ def seed_clinic(patients: int, appointments: int, doctors: int = 40, add: bool =
 
     with transaction() as session:  # doctors and their time off first: slots are made from them
         raw = session.connection().connection.driver_connection
+        assert raw is not None
         cursor = raw.cursor()
         cursor.execute("SET LOCAL statement_timeout = 0")
         if not add and database_has_clinic_data(cursor):
@@ -441,6 +442,7 @@ def seed_clinic(patients: int, appointments: int, doctors: int = 40, add: bool =
 
     with transaction() as session:
         raw = session.connection().connection.driver_connection
+        assert raw is not None
         cursor = raw.cursor()
         cursor.execute("SET LOCAL statement_timeout = 0")
         future_wanted = int(appointments * FUTURE_SHARE) if appointments >= 1000 else appointments // 10
