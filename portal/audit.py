@@ -1,9 +1,12 @@
 """The clinical audit trail: one event per action on a patient's record."""
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy.orm import Session
 
 from .actor import Actor
+from .db import transaction
 from .models.audit import AuditEvent
 
 
@@ -12,3 +15,22 @@ def record_audit(session: Session, actor: Actor, action: str, entity: str, entit
     """Add an audit event (who, what, when, from where) to the caller's transaction."""
     session.add(AuditEvent(user_id=actor.user_id, action=action, entity=entity, entity_id=entity_id,
                            patient_id=patient_id, ip=actor.ip, detail=detail))
+
+
+def record_access(actor: Actor, action: str, patient_ids: Iterable[int | None], entity: str = "patient",
+                  entity_id: int | None = None, detail: dict | None = None) -> None:
+    """One audit event for a read that showed patients' data, in a short transaction of its own.
+
+    One patient goes in `patient_id` (indexed for "who opened this record"); a list's patients
+    go in the detail as `patient_ids`, one event for the whole list. A read that showed no
+    patient writes nothing.
+    """
+    ids = sorted({patient_id for patient_id in patient_ids if patient_id is not None})
+    if not ids:
+        return
+    detail = dict(detail or {})
+    if len(ids) > 1:
+        detail["patient_ids"] = ids
+    with transaction() as session:
+        record_audit(session, actor, action, entity, entity_id, ids[0] if len(ids) == 1 else None,
+                     detail or None)

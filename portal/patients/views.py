@@ -7,6 +7,7 @@ from flask import request, url_for
 from flask_login import current_user
 
 from .. import clinic_time, validation
+from ..audit import record_access
 from ..auth.access import current_actor, roles
 from ..auth.roles import PATIENT_READERS, PATIENT_WRITERS
 from ..errors import fail
@@ -39,6 +40,7 @@ def _form_context(**context) -> dict:
 def search_page():
     term = validation.search_term(request.args.get("q"), MAX_TERM)
     results = search_patients(term, MAX_RESULTS) if term.strip() else []
+    record_access(current_actor(), "patient.search", [patient.id for patient in results])
     return render("patients/search.html", block="results", q=term, limit=MAX_RESULTS,
                   results=search_hits(results, clinic_time.today()),
                   profile_url=url_for("patients.profile", patient_id=0).removesuffix("0"))
@@ -80,6 +82,7 @@ def validate_field(field: str):
         except validation.BadInput:
             exclude = None  # an unreadable id excludes nobody
         duplicates = services.find_duplicates(parsed.clean, exclude_id=exclude)
+        record_access(current_actor(), "patient.duplicate_check", [patient.id for patient in duplicates])
     return render_fragment("patients/_field_error.html", name=field, error=error,
                            duplicates=duplicates, today=today)
 
@@ -102,6 +105,8 @@ def appointments(patient_id: int):
     upcoming = request.args.get("when", "upcoming") != "past"
     page = services.appointments_page(patient.id, upcoming, request.args.get("cursor"),
                                       request.args.get("limit", 10))
+    record_access(current_actor(), "patient.appointments", [patient.id], entity_id=patient.id,
+                  detail={"when": "upcoming" if upcoming else "past"})
     return render_fragment("patients/_appointments.html", patient=patient, page=page,
                            upcoming=upcoming)
 
@@ -112,6 +117,7 @@ def edit(patient_id: int):
     patient = services.get_patient(patient_id)
     if request.method == "GET":
         typed = {name: _shown(getattr(patient, name)) for name in services.EDITABLE}
+        record_access(current_actor(), "patient.edit_form", [patient.id], entity_id=patient.id)
         return render("patients/edit.html", **_form_context(patient=patient, typed=typed,
                                                             errors={}, version=patient.version))
     version = _version()
@@ -180,6 +186,7 @@ def patient_list():
         registered_from=clinic_time.day_start(registered_from) if registered_from else None,
         registered_before=clinic_time.day_start(registered_to + timedelta(days=1)) if registered_to else None)
     page = services.list_patients(filters, args.get("cursor"), args.get("limit", 25))
+    record_access(current_actor(), "patient.list", [patient.id for patient in page.items])
     query = {k: v for k, v in args.items() if k in ("pending", "mine", "from", "to", "limit")}
     return render("patients/list.html", block="rows", page=page, filters=filters, query=query,
                   today=clinic_time.today(), typed_from=typed_from, typed_to=typed_to, date_error=date_error)

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
 from datetime import date, time, timedelta
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import delete, select, text
@@ -128,7 +128,7 @@ OUTSIDE_HOURS = "outside the doctor's working hours"
 NEEDS_RESCHEDULING_SQL = f"""
     SELECT DISTINCT ON (x.starts_at, x.id) x.* FROM (
       SELECT a.id, a.starts_at, d.name AS doctor, p.first_name || ' ' || p.last_name AS patient,
-             a.status, t.reason
+             a.status, t.reason, a.patient_id
       FROM time_off t
       JOIN appointment a ON a.doctor_id = t.doctor_id
            AND a.starts_at >= (CAST(t.starts_on AS timestamp) AT TIME ZONE :tz)
@@ -137,14 +137,14 @@ NEEDS_RESCHEDULING_SQL = f"""
       WHERE t.ends_on >= :today AND a.status IN ('pending_review', 'booked', 'confirmed')
         AND a.starts_at > :now AND (CAST(:doctor AS bigint) IS NULL OR t.doctor_id = :doctor)
       UNION ALL
-      SELECT a.id, a.starts_at, d.name, p.first_name || ' ' || p.last_name, a.status, '{NO_LONGER_ACTIVE}'
+      SELECT a.id, a.starts_at, d.name, p.first_name || ' ' || p.last_name, a.status, '{NO_LONGER_ACTIVE}', a.patient_id
       FROM doctor d
       JOIN appointment a ON a.doctor_id = d.id AND a.starts_at > :now
       JOIN patient p ON p.id = a.patient_id
       WHERE NOT d.is_active AND a.status IN ('pending_review', 'booked', 'confirmed')
         AND (CAST(:doctor AS bigint) IS NULL OR d.id = :doctor)
       UNION ALL
-      SELECT a.id, a.starts_at, d.name, p.first_name || ' ' || p.last_name, a.status, :outside_hours
+      SELECT a.id, a.starts_at, d.name, p.first_name || ' ' || p.last_name, a.status, :outside_hours, a.patient_id
       FROM slot s
       JOIN appointment a ON a.id = s.appointment_id
       JOIN doctor d ON d.id = a.doctor_id JOIN patient p ON p.id = a.patient_id

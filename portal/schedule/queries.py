@@ -33,6 +33,7 @@ class Cell:
     continued: bool = False  # a later slot of a longer appointment
     doctor: str | None = None
     outside_hours: bool = False  # booked, but the doctor's hours no longer cover it: to be moved
+    patient_id: int | None = None
 
     @property
     def css(self) -> str:
@@ -54,7 +55,7 @@ class DayGrid:
 CELLS_SQL = """
 SELECT s.id, s.doctor_id, s.starts_at, s.ends_at, s.status, s.appointment_id, s.outside_hours,
        a.status AS appointment_status, a.starts_at AS appointment_starts_at,
-       p.first_name || ' ' || p.last_name AS patient, d.name AS doctor
+       p.first_name || ' ' || p.last_name AS patient, d.name AS doctor, a.patient_id
 FROM slot s
 JOIN doctor d ON d.id = s.doctor_id
 LEFT JOIN appointment a ON a.id = s.appointment_id
@@ -70,7 +71,7 @@ def _cell(row, now: datetime) -> Cell:
     return Cell(row.id, row.doctor_id, row.starts_at, row.ends_at, state, row.starts_at <= now,
                 row.appointment_id, row.patient, row.appointment_status,
                 bool(row.appointment_starts_at and row.appointment_starts_at < row.starts_at), row.doctor,
-                row.outside_hours)
+                row.outside_hours, row.patient_id)
 
 
 def active_doctors() -> list:
@@ -199,7 +200,7 @@ def pending_reviews(doctor_id: int, limit: int = 50) -> list[Appointment]:
 
 QUESTIONS_SQL = """
     SELECT a.id, a.starts_at, d.name AS doctor, p.first_name || ' ' || p.last_name AS patient,
-           a.review_notes AS question
+           a.review_notes AS question, a.patient_id
     FROM appointment a JOIN doctor d ON d.id = a.doctor_id JOIN patient p ON p.id = a.patient_id
     WHERE a.status = 'pending_review' AND a.review_outcome = 'info_requested' AND a.starts_at > :now
     ORDER BY a.starts_at, a.id LIMIT :limit"""
@@ -243,12 +244,13 @@ class DayListRow:
     phone: str
     date_of_birth: date
     allergies: str | None
+    patient_id: int
 
 
 DAY_LIST_SQL = """
 SELECT a.id AS appointment_id, a.starts_at, a.ends_at, a.status, a.reason, d.name AS doctor,
        concat_ws(' ', p.first_name, p.middle_name, p.last_name) AS patient, p.file_number,
-       p.phone, p.date_of_birth, p.allergies
+       p.phone, p.date_of_birth, p.allergies, a.patient_id
 FROM appointment a
 JOIN doctor d ON d.id = a.doctor_id
 JOIN patient p ON p.id = a.patient_id

@@ -470,5 +470,6 @@ def read_day_list(day: date, actor: Actor, doctor_id: int | None = None):
     with transaction() as session:
         rows, truncated = day_list(day, doctor_id)
         record_audit(session, actor, "schedule.day_list", "day",
-                     detail={"date": day.isoformat(), "doctor_id": doctor_id, "rows": len(rows)})
+                     detail={"date": day.isoformat(), "doctor_id": doctor_id, "rows": len(rows),
+                             "patient_ids": sorted({row.patient_id for row in rows})})
     return rows, truncated

@@ -6,14 +6,16 @@ from urllib.parse import urlsplit
 
 from flask import flash, make_response, request, url_for
 from flask_login import current_user
+from sqlalchemy import select
 
 from .. import clinic_time, validation
+from ..audit import record_access
 from ..auth.access import any_staff, current_actor, roles
 from ..auth.roles import DESK
 from ..errors import fail
 from ..extensions import db
 from ..idempotency import IdempotencyError, new_key
-from ..models import Patient
+from ..models import Patient, Slot
 from ..models.schedule import Appointment, Doctor
 from ..web import redirect_to, render, wants_fragment
 from . import availability, bp, queries, services
@@ -79,10 +81,15 @@ def day():
     specialisation = _specialisation_arg(request.args.get("spec"))
     # Reception's to-do lists sit above the grid: the grid's poll neither shows nor reads them.
     desk = _can_book()
-    return render("schedule/day.html", block="day", **_day_context(day, patient, specialisation),
-                  specialisations=queries.specialisations(),
-                  needs_rescheduling=availability.needs_rescheduling(20) if desk else [],
-                  questions=queries.questions_for_reception(20) if desk else [])
+    context = _day_context(day, patient, specialisation)
+    to_move = availability.needs_rescheduling(20) if desk else []
+    questions = queries.questions_for_reception(20) if desk else []
+    shown = [cell.patient_id for cell in context["grid"].cells.values()]
+    record_access(current_actor(), "schedule.day_grid",
+                  shown + [row.patient_id for row in to_move + questions] + [context["patient_id"]],
+                  entity="day", detail={"date": day.isoformat()})
+    return render("schedule/day.html", block="day", **context, specialisations=queries.specialisations(),
+                  needs_rescheduling=to_move, questions=questions)
 
 
 @bp.route("/grid")
@@ -140,6 +147,8 @@ def booking_form(slot_id: int):
     context = _form_context(slot_id, form)
     if context["cell"] is None:
         fail(404, "That slot does not exist (any more). Refresh the day.")
+    if context["patient"]:
+        record_access(current_actor(), "schedule.booking_form", [context["patient"].id], "slot", slot_id)
     return render("schedule/_booking_form.html", **context)
 
 
@@ -151,6 +160,7 @@ def patient_options():
 
     term = validation.search_term(request.args.get("q"), 100)
     found = search_patients(term, limit=20) if term else []
+    record_access(current_actor(), "patient.search", [patient.id for patient in found])
     return render("schedule/_patient_options.html", patients=found, term=term, selected=None)
 
 
@@ -220,16 +230,17 @@ def _on_day_grid() -> bool:
 
 
 def _slot_ids_of(appointment_id: int) -> list[int]:
-    from sqlalchemy import select
-
-    from ..models import Slot
     return list(db.session.scalars(select(Slot.id).where(Slot.appointment_id == appointment_id).limit(100)))
 
 
 @bp.route("/appointments/<int:appointment_id>")
 @any_staff
 def appointment(appointment_id: int):
-    return _appointment_panel(appointment_id)
+    response = _appointment_panel(appointment_id)
+    shown = db.session.get(Appointment, appointment_id)  # loaded by the panel: no second query
+    record_access(current_actor(), "schedule.appointment.view", [shown.patient_id if shown else None],
+                  "appointment", appointment_id)
+    return response
 
 
 def _act(appointment_id: int, action, done: str):
@@ -318,6 +329,8 @@ def my_day():
     if doctor:
         page = queries.doctor_upcoming(doctor.id, request.args.get("after"), request.args.get("limit", 25))
         pending = queries.pending_reviews(doctor.id)
+        record_access(current_actor(), "schedule.my_day",
+                      [a.patient_id for a in list(page.items) + pending], "doctor", doctor.id)
     return render("schedule/mine.html", block="upcoming", doctor=doctor, page=page, pending=pending,
                   status_label=services.status_label, today=clinic_time.today(),
                   zone=clinic_time.zone())
