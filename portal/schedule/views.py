@@ -152,6 +152,16 @@ def booking_form(slot_id: int):
     return render("schedule/_booking_form.html", **context)
 
 
+@bp.route("/walk-in")
+@roles(DESK)
+def walk_in():
+    """The booking form for the free slot running now, or the next one of any doctor today."""
+    slot_id = queries.next_free_slot(clinic_time.today(), _specialisation_arg(request.args.get("spec")))
+    if slot_id is None:
+        fail(404, "No doctor has a free slot left today.", "No free slot")
+    return booking_form(slot_id)
+
+
 @bp.route("/patients")
 @roles(DESK)
 def patient_options():
@@ -168,14 +178,15 @@ def patient_options():
 @roles(DESK)
 def book():
     form = {name: (request.form.get(name) or "").strip()
-            for name in ("slot_id", "length", "patient_id", "reason", "key", "pending_review")}
+            for name in ("slot_id", "length", "patient_id", "reason", "key", "pending_review", "walk_in")}
     slot_id = _int_arg(form["slot_id"], "slot")
     if slot_id is None:
         fail(422, "Choose a slot.")
     try:
         slot_ids = services.consecutive_slot_ids(slot_id, form["length"] or "1")
         result = services.book(slot_ids, form["patient_id"] or None, form["reason"], current_actor(),
-                               form["key"], pending_review=form["pending_review"] == "1")
+                               form["key"], pending_review=validation.flag(form["pending_review"]),
+                               walk_in=validation.flag(form["walk_in"]))
     except SlotTaken as taken:
         return _booking_refused(slot_id, form, taken.message, 409, taken=True)
     except (ScheduleError, IdempotencyError) as error:
@@ -217,6 +228,7 @@ def _appointment_panel(appointment_id: int, message: str | None = None, error: s
                   reschedulable=reschedulable,
                   reschedule_doctors=queries.active_doctors() if reschedulable else [],
                   cancellable=appointment.status in services.CANCELLABLE and _can_book(),
+                  undoable=appointment.status == "checked_in" and _can_book(),
                   answerable=(appointment.status == "pending_review" and _can_book()
                               and appointment.review_outcome == "info_requested"),
                   reviewable=(appointment.status == "pending_review" and current_user.role == "doctor"
@@ -262,6 +274,13 @@ def appointment_status(appointment_id: int):
     return _act(appointment_id, lambda: services.change_status(
         appointment_id, to_status, current_actor()),
         f"Marked {services.status_label(to_status)}.")
+
+
+@bp.route("/appointments/<int:appointment_id>/undo-check-in", methods=["POST"])
+@roles(DESK)
+def appointment_undo_check_in(appointment_id: int):
+    return _act(appointment_id, lambda: services.undo_check_in(
+        appointment_id, request.form.get("reason"), current_actor()), "Check-in undone.")
 
 
 @bp.route("/appointments/<int:appointment_id>/cancel", methods=["POST"])
