@@ -104,3 +104,44 @@ def test_the_desk_undoes_a_mistaken_check_in_with_a_reason(app, login_as, slots,
     again = client.post(f"/schedule/appointments/{booked.appointment_id}/undo-check-in",
                         data={"reason": "twice", "csrf_token": csrf_from(panel)}, headers={"HX-Request": "true"})
     assert again.status_code == 409
+
+
+def _booking_form(client, slot_id: int) -> str:
+    return client.get(f"/schedule/slots/{slot_id}/book", headers={"HX-Request": "true"}).get_data(as_text=True)
+
+
+NEW_PATIENT = {"first_name": "Zawadi", "last_name": "Chebet", "date_of_birth": "12/03/1994", "sex": "female",
+               "phone": "0722 111 333", "consent_data_processing": "on"}
+
+
+def test_an_unknown_patient_is_registered_from_the_booking_panel_and_booked(app, login_as, slots, doctors):
+    desk = login_as("reception")
+    form = _booking_form(desk, slots[doctors[0]][2])
+    assert "Register and book" in form
+    data = {"slot_id": slots[doctors[0]][2], "length": "1", "reason": "New client consult", "key": new_key(),
+            "csrf_token": csrf_from(form)}
+    bad = desk.post("/schedule/book/new-patient", headers={"HX-Request": "true"},
+                    data={**data, **NEW_PATIENT, "phone": "12345", "date_of_birth": "31/02/1994"})
+    body = bad.get_data(as_text=True)
+    assert bad.status_code == 422 and 'id="new-error-phone"' in body and 'id="new-error-date_of_birth"' in body
+    assert 'value="Zawadi"' in body and "New client consult" in body  # nothing typed is lost
+    assert count(app, "SELECT count(*) FROM patient") == 0
+    booked = desk.post("/schedule/book/new-patient", headers={"HX-Request": "true"}, data={**data, **NEW_PATIENT})
+    assert booked.status_code == 200, booked.get_data(as_text=True)
+    assert count(app, "SELECT count(*) FROM patient WHERE first_name = 'Zawadi' AND phone = '+254722111333'") == 1
+    assert count(app, "SELECT count(*) FROM appointment a JOIN patient p ON p.id = a.patient_id "
+                      "WHERE p.first_name = 'Zawadi' AND a.reason = 'New client consult'") == 1
+
+
+def test_registering_from_the_panel_offers_a_likely_duplicate_instead(app, login_as, slots, doctors):
+    desk = login_as("reception")
+    form = _booking_form(desk, slots[doctors[0]][2])
+    first = {"slot_id": slots[doctors[0]][2], "length": "1", "key": new_key(), "csrf_token": csrf_from(form)}
+    assert desk.post("/schedule/book/new-patient", headers={"HX-Request": "true"},
+                     data={**first, **NEW_PATIENT}).status_code == 200
+    again = {**first, "slot_id": slots[doctors[0]][4], "key": new_key()}
+    twice = desk.post("/schedule/book/new-patient", headers={"HX-Request": "true"}, data={**again, **NEW_PATIENT})
+    body = twice.get_data(as_text=True)
+    assert twice.status_code == 409 and 'id="new-patient-duplicates"' in body
+    assert 'name="patient_id" value="' in body  # the existing patient is offered as a choice
+    assert count(app, "SELECT count(*) FROM patient") == 1 and count(app, "SELECT count(*) FROM appointment") == 1
