@@ -4,20 +4,15 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from portal.extensions import db
-from portal.idempotency import new_key
 from portal.models import AuditEvent, Patient
 from portal.schedule import services
 from portal.schedule.services import clinic_today
+from tests.factories import book as _book
 
 
 def _day(app, offset: int) -> str:
     with app.app_context():
         return (clinic_today() + timedelta(days=offset)).isoformat()
-
-
-def _book(app, slot_ids, patient_id, reason, user_id):
-    with app.app_context():
-        return services.book(slot_ids, patient_id, reason, user_id, new_key())
 
 
 def test_nurse_lands_on_the_list_of_the_day_by_doctor_and_time(app, login_as, staff, doctors, patients, slots):

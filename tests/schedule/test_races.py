@@ -8,7 +8,8 @@ from portal.extensions import db
 from portal.idempotency import new_key
 from portal.schedule import services
 from portal.schedule.services import ScheduleError, SlotTaken
-from tests.schedule.conftest import assert_invariants, count, make_slots
+from tests.factories import make_slots
+from tests.helpers import assert_invariants, count
 
 THREADS = 16
 ROUNDS = 50
@@ -139,7 +140,7 @@ def test_lock_timeout_reaches_the_user_as_just_taken(make_app, database_url, sta
     """A slot row held by a stuck transaction: the booking gives up after lock_timeout with a 409."""
     import psycopg
 
-    from tests.conftest import csrf_from, login
+    from tests.helpers import csrf_from, login
 
     quick = make_app(DB_LOCK_TIMEOUT_MS=200)
     slot_ids = make_slots(quick, doctors[0], count=1)

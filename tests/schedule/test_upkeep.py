@@ -10,8 +10,8 @@ from sqlalchemy import text
 from portal.extensions import db
 from portal.schedule import availability, services
 from portal.schedule.upkeep import run_upkeep, start_upkeep
-from tests.schedule.conftest import count
-from tests.schedule.test_availability import EVERY_DAY, run
+from tests.factories import EVERY_DAY
+from tests.helpers import count, run
 
 LAST_WEEK_SQL = "SELECT count(*) FROM slot WHERE doctor_id = :d AND starts_at >= :start"
 

@@ -8,8 +8,8 @@ from sqlalchemy import text
 
 from portal.extensions import db
 from portal.idempotency import new_key
-from tests.conftest import csrf_from
-from tests.schedule.conftest import assert_invariants, count
+from tests.factories import make_doctor, make_slots
+from tests.helpers import assert_invariants, count, csrf_from
 
 # An htmx request from the day grid's side panel.
 HX = {"HX-Request": "true", "HX-Target": "panel", "HX-Current-URL": "http://localhost/schedule/?date=2030-01-01"}
@@ -61,7 +61,6 @@ def columns(page: str) -> list[str]:
 
 
 def test_grid_shows_the_doctors_working_that_day_and_filters_by_specialisation(app, login_as, doctors):
-    from tests.schedule.conftest import make_slots
     make_slots(app, doctors[0], count=4)  # Dr. Test Two has no slots tomorrow
     client = login_as("reception")
     page = client.get(f"/schedule/?date={tomorrow(app)}").get_data(as_text=True)
@@ -83,14 +82,8 @@ def test_grid_shows_the_doctors_working_that_day_and_filters_by_specialisation(a
 
 
 def test_more_doctors_than_the_grid_holds_are_said_not_hidden(app, login_as):
-    from portal.models import Doctor
-    from tests.schedule.conftest import make_slots
-    with app.app_context():
-        many = [Doctor(name=f"Dr. Many {i:02d}", licence_number=f"MANY-{i}",
-                       specialisation="Aesthetics" if i < 5 else "General surgery") for i in range(32)]
-        db.session.add_all(many)
-        db.session.commit()
-        ids = [d.id for d in many]
+    ids = [make_doctor(app, f"Dr. Many {i:02d}", f"MANY-{i}", "Aesthetics" if i < 5 else "General surgery")
+           for i in range(32)]
     for doctor_id in ids:
         make_slots(app, doctor_id, count=2)
     client = login_as("reception")
