@@ -48,4 +48,4 @@ def layout_problems(page) -> list[str]:
             }
         }
         return problems;
-    }""", TOUCH)
+    }""", TOUCH)  # noqa: E501 (one line of JavaScript)
