@@ -214,6 +214,8 @@ _LEFT = "kliniki_db_left_s"
 _STARTED = "kliniki_db_statement_started"
 _IN_FORCE = "kliniki_timeouts_in_force"  # (statement, lock) ms set in this transaction
 SLACK_MS = 100  # lower the limits only when that saves more than this (a fresh request sends no SET)
+LOCK_FIRST_MS = 50
+_CLEANUP = ("ROLLBACK", "RELEASE SAVEPOINT")
 
 
 class DeadlineExceeded(exc.SQLAlchemyError):
@@ -253,7 +255,8 @@ def _limit_statement(dbapi_connection, info: dict) -> None:
         raise DeadlineExceeded("the request's time for the database is used up")
     in_force = info.get(_IN_FORCE) or (int(current_app.config["DB_STATEMENT_TIMEOUT_MS"]),
                                        int(current_app.config["DB_LOCK_TIMEOUT_MS"]))
-    wanted = (min(in_force[0], left), min(in_force[1], left))
+    # A lock wait cut short by the budget ends as a lock timeout (409, someone else holds it).
+    wanted = (min(in_force[0], left + LOCK_FIRST_MS), min(in_force[1], left))
     if wanted[0] < in_force[0] - SLACK_MS or wanted[1] < in_force[1] - SLACK_MS:
         started = time.monotonic()
         with dbapi_connection.cursor() as cursor:  # set_config(..., true) is SET LOCAL
@@ -285,6 +288,8 @@ def _forget_timeouts(conn, *args) -> None:
 def _watch_deadline(engine) -> None:
     @event.listens_for(engine, "before_cursor_execute")
     def before_statement(conn, cursor, statement, parameters, context, executemany):
+        if statement.startswith(_CLEANUP):  # undoing a failed part must always run
+            return
         _statement_starts(cursor.connection, conn.info)
 
     event.listen(engine, "after_cursor_execute", _statement_ended)

@@ -15,6 +15,8 @@ from tests.conftest import ROLES, add_route, csrf_from, login
 ANONYMOUS = "anonymous"
 CANDIDATE_VALUES = ["987654", "2030-01-15", str(uuid.UUID(int=987654)), "1.5", "dummy"]
 SKIPPED_METHODS = {"HEAD", "OPTIONS"}
+# Routes that end the session they are sent with (server-side): each gets a session of its own.
+SESSION_ENDING = {"auth.logout", "auth.sign_out_everywhere"}
 
 
 def dummy_url(app, rule) -> str:
@@ -91,6 +93,8 @@ def test_every_route_for_every_role_and_anonymous(app, staff):
             allowed = allowed_roles(endpoint)
         for principal, (cookie, token) in sessions.items():
             for htmx in (False, True):
+                if endpoint in SESSION_ENDING and principal != ANONYMOUS and method == "POST":
+                    cookie, token = signed_cookie_and_token(app, principal)  # this one really ends it
                 client = app.test_client()
                 if cookie:
                     client.set_cookie(app.config["SESSION_COOKIE_NAME"], cookie)
@@ -119,6 +123,9 @@ def test_every_route_for_every_role_and_anonymous(app, staff):
                         problems.append(f"{label}: 403 for htmx is not the alert fragment")
                     elif not htmx and not ('data-status="403"' in body and f'data-role="{principal}"' in body):
                         problems.append(f"{label}: 403 page is not in the layout with the role's navigation")
+        if endpoint in SESSION_ENDING:  # signing out everywhere ended the shared sessions too
+            sessions = {principal: signed_cookie_and_token(app, None if principal == ANONYMOUS else principal)
+                        for principal in sessions}
     assert problems == [], "\n".join(problems)
     assert server_errors == [], "a 500 is a bug:\n" + "\n".join(server_errors)
 

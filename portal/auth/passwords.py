@@ -119,9 +119,9 @@ def password_problem(password: str, username: str = "", full_name: str = "") -> 
         return f"Use at most {MAX_LENGTH} characters."
     lowered = password.lower()
     if lowered == DEMO_PASSWORD:
-        return "That is the demo accounts' password; choose another for a real account."
+        return "That is the password of the demo accounts; choose another for a real account."
     if _is_personal(lowered, username.strip(), full_name.strip()):
-        return "Do not build the password from the username or the person's name."
+        return "Do not build the password from the username or the name of the person."
     if _is_pattern(lowered):
         return "That password is too easy to guess (digits only, a repeat or a run of keys)."
     if _is_common(lowered):
