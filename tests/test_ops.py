@@ -116,7 +116,8 @@ def test_no_name_or_client_text_reaches_a_metric_label(app, login_as, staff):
     body = client.get("/metrics").get_data(as_text=True)
     assert "nurse1" not in body.lower() and "test nurse" not in body.lower()
     routes = {rule.rule for rule in app.url_map.iter_rules()} | {"unmatched"}
-    allowed = {"route": lambda v: v in routes or v.startswith("/_test/"),  # other tests' own routes "method": {*metrics_methods(), "other"}.__contains__,
+    allowed = {"route": lambda v: v in routes or v.startswith("/_test/"),  # other tests' own routes
+               "method": {*metrics_methods(), "other"}.__contains__,
                "status": lambda v: v.isdigit() and len(v) == 3, "kind": {"busy", "locked"}.__contains__,
                "le": lambda v: v == "+Inf" or v.replace(".", "", 1).isdigit()}
     odd = [(name, value) for line in body.splitlines() if line.startswith("kliniki_")
