@@ -49,8 +49,8 @@ class Config:
         self.DB_STATEMENT_TIMEOUT_MS = _int("DB_STATEMENT_TIMEOUT_MS", 5000)
         self.DB_LOCK_TIMEOUT_MS = _int("DB_LOCK_TIMEOUT_MS", 2000)
         self.DB_IDLE_IN_TX_TIMEOUT_MS = _int("DB_IDLE_IN_TX_TIMEOUT_MS", 15000)
-        # All of one request's statements (and its wait for a connection) end within this many
-        # ms of the request's start, however many there are (0: no deadline).
+        # All of one request's statements and its waits for a connection share this budget,
+        # however many there are (0: no budget); portal/db.py applies it with SET LOCAL.
         self.DB_REQUEST_DEADLINE_MS = _int("DB_REQUEST_DEADLINE_MS", 5000)
         self.DB_APPLICATION_NAME = os.environ.get("DB_APPLICATION_NAME", "kliniki")
         self.CLINIC_TIMEZONE = os.environ.get("CLINIC_TIMEZONE", "Africa/Nairobi")

@@ -10,8 +10,7 @@ from email.utils import parsedate_to_datetime
 import pytest
 
 from portal.auth.access import SIGNED_IN_AT
-from tests.conftest import (PASSWORD, HttpSession, admin_connection, count_rows, csrf_from, login,
-                            running)
+from tests.conftest import PASSWORD, HttpSession, admin_connection, count_rows, csrf_from, login, running
 
 SECRET = "Zebra-Quartz-91!pass"
 

@@ -145,11 +145,18 @@ def authenticate(username: str, password: str, ip: str, user_agent: str,
         return LoginResult(None)
     new_hash = hash_password(password) if needs_rehash(user.password_hash) else None
     with transaction() as session:
-        session.execute(update(LoginEvent).where(LoginEvent.id == event_id).values(success=True))
         changes: dict = {"last_login_at": func.now()}
         if new_hash:
             changes["password_hash"] = new_hash
-        session.execute(update(StaffUser).where(StaffUser.id == user.id).values(**changes))
+        # Still the password just checked and still active: a reset or a deactivation that
+        # landed during the hash check wins, and no session opens on the old password.
+        still = session.execute(
+            update(StaffUser).where(StaffUser.id == user.id, StaffUser.password_hash == user.password_hash,
+                                    StaffUser.is_active_flag.is_(True))
+            .values(**changes).returning(StaffUser.id)).scalar()
+        if still is None:
+            return LoginResult(None)
+        session.execute(update(LoginEvent).where(LoginEvent.id == event_id).values(success=True))
         signed_in = _open_session(session, user.id, ip, user_agent, limits.session_hours)
     return LoginResult(signed_in)
 
