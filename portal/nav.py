@@ -10,6 +10,7 @@ NAV = [
     ("My day", "schedule.my_day"),
     ("Schedule", "schedule.day"),
     ("Day list", "schedule.day_list"),
+    ("Waiting room", "records.waiting_room"),
     ("Patients", "patients.search_page"),
     ("Doctors", "schedule.doctor_list"),
     ("Staff", "admin.staff_list"),
