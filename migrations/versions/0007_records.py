@@ -250,7 +250,8 @@ def upgrade():
                   sa.Computed("to_tsvector('simple'::regconfig, title)", persisted=True), nullable=False),
         sa.PrimaryKeyConstraint('code', name=op.f('pk_icd10_code')),
     )
-    op.create_index('ix_icd10_code_title_words', 'icd10_code', ['title_words'], postgresql_using='gin')
+    op.create_index('ix_icd10_code_title_words', 'icd10_code', ['title_words'], postgresql_using='gin',
+                    postgresql_with={'fastupdate': 'off'})
 
     op.create_table(
         'allergy',

@@ -188,7 +188,9 @@ class Icd10Code(db.Model):
 
     __tablename__ = "icd10_code"
     __table_args__ = (
-        Index("ix_icd10_code_title_words", "title_words", postgresql_using="gin"),
+        # A list loaded once: no pending list (fastupdate), so the planner costs the index truthfully.
+        Index("ix_icd10_code_title_words", "title_words", postgresql_using="gin",
+              postgresql_with={"fastupdate": "off"}),
     )
 
     # "C" collation: the primary key's index serves `code LIKE 'I1%'` as typed.

@@ -56,7 +56,9 @@ def icd10_search(session: Session, term: str, limit: int = ICD_LIMIT) -> list[An
     query = " & ".join(f"{word}:*" for word in words)
     stmt = (select(Icd10Code.code, Icd10Code.title)
             .where(Icd10Code.title_words.op("@@")(func.to_tsquery(text("'simple'::regconfig"), query)))
-            .order_by(Icd10Code.code).limit(limit))
+            # Shortest titles first (the general term before its variants); sorting the matches
+            # makes the planner find them through the GIN index rather than walk the codes.
+            .order_by(func.length(Icd10Code.title), Icd10Code.code).limit(limit))
     return list(session.execute(stmt))
 
 
