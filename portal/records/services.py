@@ -62,7 +62,10 @@ class StaleNote(Conflict):
     def __init__(self, current: Consultation, yours: dict[str, str | None]):
         super().__init__("This note was changed on another device since you loaded it. "
                          "Your text was not saved: compare both versions below.")
-        self.current = current
+        # Plain values: the session that loaded them rolls back with this error.
+        self.theirs = {name: getattr(current, name) for name in NOTE_FIELDS}
+        self.version = current.version
+        self.appointment_id = current.appointment_id
         self.yours = yours
 
 

@@ -118,8 +118,7 @@ def save_note(consultation_id: int):
     try:
         version, saved_at = services.save_note(consultation_id, expected, note, current_actor())
     except services.StaleNote as stale:
-        return render_fragment("records/_save_status.html", status=409, stale=stale,
-                               consultation=stale.current, fields=services.NOTE_FIELDS,
+        return render_fragment("records/_save_status.html", status=409, stale=stale, fields=services.NOTE_FIELDS,
                                labels=forms.NOTE_LABELS)
     return render_fragment("records/_save_status.html", version=version, saved_at=saved_at,
                            consultation_id=consultation_id)
