@@ -31,7 +31,8 @@ INSERT INTO vital_sign (appointment_id, patient_id, recorded_at, pulse_bpm)
 SELECT a.id, a.patient_id, a.starts_at, 70 + a.id % 20 FROM appointment a;
 INSERT INTO allergy (patient_id, substance) SELECT id, 'Dust ' || g FROM patient CROSS JOIN generate_series(1, 2) g;
 INSERT INTO service (code, name, category, price_cents) VALUES ('CONS', 'Consultation', 'consultation', 250000);
-INSERT INTO consultation_service (consultation_id, service_id) SELECT c.id, s.id FROM consultation c CROSS JOIN service s;
+INSERT INTO consultation_service (consultation_id, service_id)
+SELECT c.id, s.id FROM consultation c CROSS JOIN service s;
 INSERT INTO addendum (consultation_id, reason, text) SELECT id, 'Seeded', 'More' FROM consultation;
 INSERT INTO record_access_grant (user_id, patient_id, reason) SELECT :nurse, id, 'Seeded' FROM patient;
 """

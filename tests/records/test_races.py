@@ -62,8 +62,8 @@ def test_two_devices_saving_one_version_one_wins_the_other_gets_409(racing_app, 
             version = conn.execute("SELECT version FROM consultation").fetchone()[0]
         texts = [f"tablet {round_number}", f"desktop {round_number}"]
         outcomes = race(racing_app, [
-            (lambda t=t: services.save_note(consultation_id, version, {"subjective": t, "objective": None,
-                                                                       "assessment": None, "plan": None}, actor))
+            (lambda t=t, v=version: services.save_note(consultation_id, v, {"subjective": t, "objective": None,
+                                                                         "assessment": None, "plan": None}, actor))
             for t in texts])
         winners = [i for i, o in enumerate(outcomes) if isinstance(o, tuple)]
         losers = [o for o in outcomes if isinstance(o, services.StaleNote)]

@@ -50,7 +50,8 @@ def test_signed_rows_refuse_changes_even_through_raw_sql(database_url, signed_vi
         with pytest.raises(psycopg.errors.IntegrityConstraintViolation, match=FROZEN):
             conn.execute(statement, {"c": signed_visit})
         conn.rollback()
-        assert conn.execute("SELECT plan FROM consultation WHERE id = %s", (signed_visit,)).fetchone()[0] == "Amlodipine"
+        plan = conn.execute("SELECT plan FROM consultation WHERE id = %s", (signed_visit,)).fetchone()[0]
+        assert plan == "Amlodipine"
         assert conn.execute("SELECT count(*) FROM diagnosis").fetchone()[0] == 1
         assert conn.execute("SELECT count(*) FROM vital_sign").fetchone()[0] == 1
 

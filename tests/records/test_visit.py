@@ -51,7 +51,8 @@ def test_nurse_records_vitals_abnormal_flagged_impossible_refused(app, client, l
     second = post(client, f"{url}/vitals", {"pulse_bpm": "72"}, token=token)
     assert second.status_code == 200 and count_rows(database_url, "vital_sign") == 2
     with admin_connection(database_url) as conn:
-        row = conn.execute("SELECT temperature_c, pulse_bpm, recorded_by_id FROM vital_sign ORDER BY id LIMIT 1").fetchone()
+        row = conn.execute("SELECT temperature_c, pulse_bpm, recorded_by_id FROM vital_sign "
+                           "ORDER BY id LIMIT 1").fetchone()
         assert str(row[0]) == "38.6" and row[1] == 88 and row[2] == staff["nurse"]
         actions = [r[0] for r in conn.execute("SELECT action FROM audit_event ORDER BY id")]
     assert actions.count("records.vitals.create") == 2 and actions.count("records.visit.view") == 1
