@@ -99,7 +99,7 @@ def record_vitals(appointment_id: int):
 @roles(DOCTORS)
 def start(appointment_id: int):
     services.start_consultation(appointment_id, current_actor())
-    return redirect_to(url_for("records.visit", appointment_id=appointment_id) + "#note")
+    return redirect_to(url_for("records.visit", appointment_id=appointment_id))
 
 
 def _consultation(consultation_id: int) -> Consultation:
@@ -189,7 +189,7 @@ def sign(consultation_id: int):
     consultation = _consultation(consultation_id)
     appointment_id = consultation.appointment_id
     services.sign(consultation_id, request.form.get("key"), current_actor())
-    return redirect_to(url_for("records.visit", appointment_id=appointment_id) + "#note")
+    return redirect_to(url_for("records.visit", appointment_id=appointment_id))
 
 
 @bp.route("/consultations/<int:consultation_id>/addenda", methods=["POST"])
