@@ -124,13 +124,15 @@ def save_note(consultation_id: int):
                            consultation_id=consultation_id)
 
 
-def _part_form(consultation_id: int, block: str, action) -> Any:
+def _part_form(consultation_id: int, block: str, action, shown_when_signed: bool = False) -> Any:
     consultation = _consultation(consultation_id)
     try:
         action()
     except DomainError as error:
         if isinstance(error, NotFound) and error.field is None and "consultation" in error.message:
             raise
+        if shown_when_signed and consultation.status != "signed":
+            raise  # the section is not on a draft's page: the alert goes to #flash
         return _section(consultation.appointment_id, block, error)
     return _section(consultation.appointment_id, block)
 
@@ -198,7 +200,7 @@ def add_addendum(consultation_id: int):
     def act():
         reason, body = forms.addendum(request.form)
         services.add_addendum(consultation_id, reason, body, current_actor())
-    return _part_form(consultation_id, "addenda", act)
+    return _part_form(consultation_id, "addenda", act, shown_when_signed=True)
 
 
 @bp.route("/icd10")
