@@ -122,8 +122,8 @@ def upgrade():
     )
     op.create_index('ix_consultation_patient_created', 'consultation',
                     ['patient_id', sa.text('created_at DESC'), sa.text('id DESC')])
-    op.create_index('ix_consultation_doctor_updated', 'consultation',
-                    ['doctor_id', sa.text('updated_at DESC'), sa.text('id DESC')])
+    op.create_index('ix_consultation_doctor_created', 'consultation',
+                    ['doctor_id', sa.text('created_at DESC'), sa.text('id DESC')])
     op.create_index('ix_consultation_created', 'consultation', [sa.text('created_at DESC'), sa.text('id DESC')])
 
     op.create_table(

@@ -41,7 +41,7 @@ class Consultation(db.Model):
         UniqueConstraint("appointment_id", name="uq_consultation_appointment_id"),
         # The patient's timeline and a doctor's recent notes, newest first (keyset).
         Index("ix_consultation_patient_created", "patient_id", sql_text("created_at DESC"), sql_text("id DESC")),
-        Index("ix_consultation_doctor_updated", "doctor_id", sql_text("updated_at DESC"), sql_text("id DESC")),
+        Index("ix_consultation_doctor_created", "doctor_id", sql_text("created_at DESC"), sql_text("id DESC")),
         Index("ix_consultation_created", sql_text("created_at DESC"), sql_text("id DESC")),
         CheckConstraint("status IN ('draft', 'signed')", name="status_known"),
         CheckConstraint("version > 0", name="version_positive"),

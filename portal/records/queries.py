@@ -182,6 +182,43 @@ def timeline(session: Session, patient_id: int, cursor: str | None, limit: Any, 
     return Page(visits, time_cursor(last.created_at, last.id) if more and last else None)
 
 
+# ---- the records list ----------------------------------------------------------------
+
+def notes_page(session: Session, doctor_id: int | None, patient_id: int | None, day_from, day_to,
+               cursor: str | None, limit: Any) -> Page:
+    """Consultations newest first, filtered by doctor, patient and date in SQL (keyset on created_at, id)."""
+    size = page_size(limit, default=25)
+    stmt = (select(Consultation.id, Consultation.appointment_id, Consultation.patient_id, Consultation.status,
+                   Consultation.created_at, Consultation.signed_at, Patient.first_name, Patient.last_name,
+                   Patient.file_number, Doctor.name.label("doctor_name"))
+            .join(Patient, Patient.id == Consultation.patient_id)
+            .join(Doctor, Doctor.id == Consultation.doctor_id)
+            .order_by(Consultation.created_at.desc(), Consultation.id.desc()))
+    if doctor_id is not None:
+        stmt = stmt.where(Consultation.doctor_id == doctor_id)
+    if patient_id is not None:
+        stmt = stmt.where(Consultation.patient_id == patient_id)
+    if day_from is not None:
+        stmt = stmt.where(Consultation.created_at >= clinic_time.day_start(day_from))
+    if day_to is not None:
+        stmt = stmt.where(Consultation.created_at < clinic_time.day_bounds(day_to)[1])
+    after = parse_time_cursor(cursor)
+    if after is not None:
+        stmt = stmt.where(tuple_(Consultation.created_at, Consultation.id) < tuple_(*after))
+    rows = list(session.execute(stmt.limit(size + 1)))
+    more = len(rows) > size
+    rows = rows[:size]
+    return Page(rows, time_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None)
+
+
+def doctors(session: Session) -> list[Any]:
+    return list(session.execute(select(Doctor.id, Doctor.name).order_by(Doctor.name).limit(200)))
+
+
+def doctor_id_of_user(session: Session, user_id: int | None) -> int | None:
+    return session.scalar(select(Doctor.id).where(Doctor.user_id == user_id)) if user_id else None
+
+
 # ---- the waiting room --------------------------------------------------------------
 
 WAITING_SQL = """

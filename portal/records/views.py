@@ -350,6 +350,30 @@ def break_glass(patient_id: int):
     return redirect_to(back if back.startswith("/records/") else url_for("patients.profile", patient_id=patient_id))
 
 
+# ---- the records list -------------------------------------------------------------------------
+
+@bp.route("/notes")
+@roles(DOCTORS, "admin")
+def notes():
+    """Consultation notes by doctor, patient and date (a doctor's own by default); admins see no content."""
+    from ..validation import day, row_id
+    actor = current_actor()
+    session = db.session()
+    own_doctor = queries.doctor_id_of_user(session, actor.user_id)
+    mine = actor.role == DOCTOR and request.args.get("all") != "1"
+    doctor_id = own_doctor if mine else row_id(request.args.get("doctor_id"), "doctor")
+    patient_id = row_id(request.args.get("patient_id"), "patient")
+    day_from, day_to = day(request.args.get("from"), "first day"), day(request.args.get("to"), "last day")
+    services.audit_view(actor, "records.notes.list", "consultation")
+    page = queries.notes_page(session, doctor_id, patient_id, day_from, day_to, request.args.get("cursor"),
+                              request.args.get("limit", 25))
+    args = {k: v for k, v in {"doctor_id": doctor_id if not mine else None, "patient_id": patient_id,
+                              "from": day_from, "to": day_to, "all": "1" if not mine and actor.role == DOCTOR
+                              else None}.items() if v}
+    return render("records/notes.html", block="rows", page=page, mine=mine, doctors=queries.doctors(session),
+                  doctor_id=doctor_id, patient_id=patient_id, day_from=day_from, day_to=day_to, args=args)
+
+
 # ---- the waiting room ---------------------------------------------------------------------------
 
 @bp.route("/waiting-room")

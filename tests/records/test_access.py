@@ -18,6 +18,7 @@ MATRIX = {
     "/records/patients/{patient}/allergies": (set(ROLES), set(), set()),
     "/records/icd10?q=I10": ({"doctor"}, set(), set()),
     "/records/waiting-room": (set(ROLES), set(), set()),
+    "/records/notes": ({"doctor", "admin"}, set(), set()),
 }
 
 

@@ -19,7 +19,7 @@ INSERT INTO patient (first_name, last_name, date_of_birth, sex, phone)
 SELECT 'P' || g, 'Seeded', date '1980-01-01' + (g % 9000), 'female', '+2547' || lpad(g::text, 8, '0')
 FROM generate_series(1, 30000) g;
 INSERT INTO appointment (patient_id, doctor_id, starts_at, ends_at, status)
-SELECT p.id, :doctor, now() - make_interval(mins => ((p.id * 6 + g) * 30)::int),
+SELECT p.id, CASE WHEN p.id % 4 = 0 THEN :doctor ELSE :other END, now() - make_interval(mins => ((p.id * 6 + g) * 30)::int),
        now() - make_interval(mins => ((p.id * 6 + g) * 30)::int) + interval '30 min',
        'completed'
 FROM patient p CROSS JOIN generate_series(1, 6) g WHERE p.last_name = 'Seeded' AND p.id <= 3000;
@@ -71,7 +71,8 @@ def plan(app, statement: str, parameters) -> str:
 def loaded(app, staff, doctors):
     with app.app_context():
         for statement in filter(str.strip, SEED_SQL.split(";")):
-            db.session.execute(text(statement), {"doctor": doctors[0], "nurse": staff["nurse"]})
+            db.session.execute(text(statement), {"doctor": doctors[0], "other": doctors[1],
+                                                          "nurse": staff["nurse"]})
         db.session.commit()
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM (ANALYZE)"))
@@ -147,3 +148,18 @@ def test_the_timeline_statement_count_does_not_grow_with_its_rows(app, client, l
         _statements_for(app, client, f"/records/patients/{many}/clinical")
     body = client.get(f"/records/patients/{many}/clinical", headers={"HX-Request": "true"}).get_data(as_text=True)
     assert body.count('class="timeline-visit"') == 10
+
+
+def test_the_notes_list_uses_indexes_for_each_filter(app, staff, doctors, loaded):
+    from datetime import date, timedelta
+    patient_id, _ = loaded
+    for filters, index in [({"doctor_id": doctors[0]}, "ix_consultation_doctor_created"),
+                           ({"patient_id": patient_id}, "ix_consultation_patient_created"),
+                           ({}, "ix_consultation_created"),
+                           ({"day_from": date.today() - timedelta(days=30), "day_to": date.today()},
+                            "ix_consultation_created")]:
+        arguments = {"doctor_id": None, "patient_id": None, "day_from": None, "day_to": None, **filters}
+        with sent_statements(app) as sent, app.app_context():
+            page = queries.notes_page(db.session(), cursor=None, limit=500, **arguments)
+            assert 0 < len(page.items) <= 100
+        assert_indexed(app, sent, index)
