@@ -19,7 +19,8 @@ INSERT INTO patient (first_name, last_name, date_of_birth, sex, phone)
 SELECT 'P' || g, 'Seeded', date '1980-01-01' + (g % 9000), 'female', '+2547' || lpad(g::text, 8, '0')
 FROM generate_series(1, 30000) g;
 INSERT INTO appointment (patient_id, doctor_id, starts_at, ends_at, status)
-SELECT p.id, CASE WHEN p.id % 4 = 0 THEN :doctor ELSE :other END, now() - make_interval(mins => ((p.id * 6 + g) * 30)::int),
+SELECT p.id, CASE WHEN p.id % 4 = 0 THEN :doctor ELSE :other END,
+       now() - make_interval(mins => ((p.id * 6 + g) * 30)::int),
        now() - make_interval(mins => ((p.id * 6 + g) * 30)::int) + interval '30 min',
        'completed'
 FROM patient p CROSS JOIN generate_series(1, 6) g WHERE p.last_name = 'Seeded' AND p.id <= 3000;
