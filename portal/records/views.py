@@ -3,6 +3,7 @@ the ICD-10 picker, allergies, the patient's clinical panel and timeline, print-o
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import current_app, request, url_for
 
@@ -53,7 +54,9 @@ def _visit_context(appointment_id: int, view: str) -> dict[str, Any]:
 
 def _break_glass(patient_id: int):
     patient = db.session.get(Patient, patient_id)
-    return render("records/break_glass.html", status=403, patient=patient, back=request.full_path.rstrip("?"))
+    back = request.headers.get("HX-Current-URL", "") if wants_fragment() else request.full_path.rstrip("?")
+    return render("records/break_glass.html", block="glass", status=403, patient=patient,
+                  back=urlsplit(back).path if back.startswith("http") else back)
 
 
 @bp.route("/appointments/<int:appointment_id>")
@@ -347,7 +350,8 @@ def break_glass(patient_id: int):
         return render("records/break_glass.html", status=error.status, patient=_patient(patient_id),
                       back=request.form.get("back", ""), error=error.message)
     back = request.form.get("back") or ""
-    return redirect_to(back if back.startswith("/records/") else url_for("patients.profile", patient_id=patient_id))
+    safe = back.startswith("/") and not back.startswith("//")
+    return redirect_to(back if safe else url_for("patients.profile", patient_id=patient_id))
 
 
 # ---- the records list -------------------------------------------------------------------------

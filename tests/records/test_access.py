@@ -45,3 +45,18 @@ def test_every_records_page_by_role(app, database_url, record, role):
             after = conn.execute("SELECT count(*) FROM audit_event").fetchone()[0]
         clinical = "allergies" not in url and "icd10" not in url
         assert after - before == (1 if role in allowed and clinical else 0), (role, url, after - before)
+
+
+def test_the_clinical_tab_of_another_doctors_patient_asks_for_the_reason_in_place(app, client, login_as, staff,
+                                                                                  doctors, database_url):
+    from .conftest import make_appointment, make_patient
+    other = make_patient(app, "Zawadi", allergies=None)
+    make_appointment(app, other, doctors[1])
+    login_as("doctor")
+    tab = client.get(f"/records/patients/{other}/clinical",
+                     headers={"HX-Request": "true", "HX-Current-URL": f"http://localhost/patients/{other}"})
+    body = tab.get_data(as_text=True)
+    assert tab.status_code == 403 and "not under your care" in body and "<html" not in body
+    assert f'name="back" value="/patients/{other}"' in body
+    with admin_connection(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM audit_event WHERE action LIKE 'records.%%'").fetchone()[0] == 0
