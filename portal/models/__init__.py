@@ -3,8 +3,17 @@ from .audit import AuditEvent
 from .billing import Service
 from .idempotency import IdempotencyKey
 from .patients import Patient
-from .records import (Addendum, Allergy, Consultation, ConsultationService, Diagnosis, Icd10Code,
-                      Prescription, RecordAccessGrant, VitalSign)
+from .records import (
+    Addendum,
+    Allergy,
+    Consultation,
+    ConsultationService,
+    Diagnosis,
+    Icd10Code,
+    Prescription,
+    RecordAccessGrant,
+    VitalSign,
+)
 from .schedule import Appointment, AppointmentEvent, Availability, Doctor, Slot, TimeOff
 from .staff import ROLES, LoginEvent, StaffUser
 
