@@ -164,3 +164,34 @@ def test_the_notes_list_uses_indexes_for_each_filter(app, staff, doctors, loaded
             page = queries.notes_page(db.session(), cursor=None, limit=500, **arguments)
             assert 0 < len(page.items) <= 100
         assert_indexed(app, sent, index)
+
+
+def test_the_visit_page_statement_count_does_not_grow_with_its_rows(app, staff, doctors, icd):
+    from tests.conftest import login
+    counts = []
+    for name, lines in (("Small", 1), ("Large", 8)):
+        patient_id = make_patient(app, name)
+        appointment_id = make_appointment(app, patient_id, doctors[0], hours_from_now=-lines)
+        consultation_id = None
+        with app.app_context():
+            for i in range(lines):
+                services.record_vitals(appointment_id, {"pulse_bpm": 70 + i}, doctor(staff))
+            consultation_id = services.start_consultation(appointment_id, doctor(staff)).id
+            for i in range(lines):
+                services.add_diagnosis(consultation_id, None, f"Finding {i}", i == 0, doctor(staff))
+                services.add_prescription(consultation_id, {"drug": f"Drug{i}", "strength": None, "dose": None,
+                                                            "route": None, "frequency": None, "duration": None,
+                                                            "quantity": None, "instructions": None}, False,
+                                          doctor(staff))
+            services.save_note(consultation_id, 1, {"subjective": "x", "objective": None, "assessment": "y",
+                                                    "plan": "z"}, doctor(staff))
+            services.sign(consultation_id, f"visit-page-key-{name}-0001", doctor(staff))
+            for i in range(lines):
+                services.add_addendum(consultation_id, f"Reason {i}", "More", doctor(staff))
+        fresh = app.test_client()
+        assert login(fresh, "doctor1").status_code == 302
+        with sent_statements(app) as sent:
+            response = fresh.get(f"/records/appointments/{appointment_id}")
+        assert response.status_code == 200 and response.get_data(as_text=True).count("data-addendum=") == lines
+        counts.append(len(sent))
+    assert counts[0] == counts[1], counts
