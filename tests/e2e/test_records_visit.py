@@ -8,7 +8,7 @@ import pytest
 from portal.extensions import db
 from portal.models import Doctor
 from tests.e2e.conftest import layout_problems, save_screenshot, sign_in
-from tests.records.conftest import make_appointment, make_patient
+from tests.records.conftest import ICD_SAMPLE, make_appointment, make_patient
 
 
 @pytest.fixture
@@ -22,6 +22,9 @@ def doctors(app, staff):
 
 
 def test_nurse_vitals_then_doctor_note_autosave_expired_session_and_sign(new_page, base_url, app, staff, doctors):
+    from portal.records.services import load_icd10
+    with app.app_context():
+        load_icd10(ICD_SAMPLE)
     patient_id = make_patient(app, "Wanjiru")
     visit = make_appointment(app, patient_id, doctors[0])
     url = f"{base_url}/records/appointments/{visit}"
@@ -76,6 +79,21 @@ def test_nurse_vitals_then_doctor_note_autosave_expired_session_and_sign(new_pag
 
     doctor.fill("#note-assessment", "Viral pharyngitis")
     doctor.wait_for_selector("#save-status[data-version='4']")
+
+    # A coded diagnosis found as the doctor types, and a prescription line that matches the allergy.
+    doctor.fill("#icd-search", "upper resp")
+    doctor.wait_for_selector("#icd-options input[value='J06.9']")
+    doctor.check("#icd-options input[value='J06.9']")
+    doctor.click("#add-diagnosis")
+    doctor.wait_for_selector("li[data-diagnosis]:has-text('J06.9')")
+    doctor.click("#prescriptions summary")
+    doctor.fill("#rx-drug", "Amoxicillin")
+    doctor.fill("#prescriptions input[name=strength]", "500 mg")
+    doctor.click("#add-prescription")
+    doctor.wait_for_selector("#prescriptions-error:has-text('Penicillin')")
+    doctor.check("#confirm-allergy")
+    doctor.click("#add-prescription")
+    doctor.wait_for_selector("tr[data-prescription]:has-text('Recorded allergy')")
     assert layout_problems(doctor) == []
     save_screenshot(doctor, "records-note-portrait")
     doctor.click("#sign-note")
