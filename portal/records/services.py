@@ -534,10 +534,14 @@ def sign(consultation_id: int, key: str | None, actor: Actor) -> dict[str, Any]:
                                       actor.user_id)
             if first is not None:
                 return first
+            appointment_id = session.scalar(select(Consultation.appointment_id)
+                                            .where(Consultation.id == consultation_id))
+            if appointment_id is None:
+                raise NotFound("That consultation does not exist.")
+            appointment = _visit(session, appointment_id, lock=True)  # the appointment first, as everywhere
             consultation = _draft(session, consultation_id, actor)
             if not any((getattr(consultation, name) or "").strip() for name in NOTE_FIELDS):
                 raise BadInput("The note is empty: write at least the assessment or the plan before signing.")
-            appointment = _visit(session, consultation.appointment_id, lock=True)
             if appointment.status == "in_consultation":
                 try:
                     schedule.change_status(appointment.id, "completed", actor.user_id, actor.role)
