@@ -35,6 +35,7 @@ test-fast: install lint
 bench: install
 	$(PY) bench/booking.py
 	$(PY) bench/search.py
+	$(PY) bench/records.py
 
 db-stop: install
 	$(PY) -c "from portal.embedded import stop_server; stop_server('instance')"

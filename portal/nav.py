@@ -10,6 +10,8 @@ NAV = [
     ("My day", "schedule.my_day"),
     ("Schedule", "schedule.day"),
     ("Day list", "schedule.day_list"),
+    ("Waiting room", "records.waiting_room"),
+    ("Notes", "records.notes"),
     ("Patients", "patients.search_page"),
     ("Doctors", "schedule.doctor_list"),
     ("Staff", "admin.staff_list"),

@@ -77,4 +77,6 @@ def seed_demo(force: bool = False) -> list[tuple[str, str]]:
                                     approved_at=func.now(), approved_by_id=users["reception"].id))
     from .schedule.demo import seed_schedule_demo
     seed_schedule_demo(users["reception"].id)
+    from .records.services import load_icd10
+    load_icd10()  # the diagnosis picker's WHO ICD-10 list
     return [(username, role) for username, _, role in DEMO_STAFF]

@@ -13,8 +13,11 @@ from flask import url_for
 from sqlalchemy import select, text
 
 from portal import clinic_time
+from portal.actor import Actor
 from portal.extensions import db
-from portal.models import Appointment, Doctor, Patient, Slot
+from portal.models import Appointment, Doctor, Patient, Slot, StaffUser
+from portal.records import services as records
+from portal.schedule import services as schedule
 from portal.seed import DEMO_PASSWORD, seed_demo
 from tests.conftest import login
 
@@ -35,9 +38,20 @@ def _demo(app) -> dict:
         patients = db.session.execute(select(Patient.id, Patient.first_name, Patient.last_name,
                                              Patient.file_number)).all()
         patient = db.session.get(Patient, appointment.patient_id)
+        doctor_user = db.session.scalar(select(Doctor.user_id).where(Doctor.id == mwangi))
+        nurse = db.session.scalar(select(StaffUser.id).where(StaffUser.role == "nurse"))
+        db.session.remove()
+        # A visit under way, so the clinical pages have a note, vitals and an allergy to show.
+        schedule.change_status(appointment.id, "checked_in", Actor(nurse, "nurse"))
+        records.record_vitals(appointment.id, {"pulse_bpm": 72}, Actor(nurse, "nurse"))
+        allergy = records.add_allergy(patient.id, {"substance": "Penicillin", "reaction": "rash"},
+                                      Actor(nurse, "nurse"))
+        consultation = records.start_consultation(appointment.id, Actor(doctor_user, "doctor"))
         return {
             "path": {"patient_id": patient.id, "appointment_id": appointment.id, "doctor_id": mwangi,
-                     "slot_id": slot, "field": "phone", "time_off_id": 1},
+                     "slot_id": slot, "field": "phone", "time_off_id": 1, "consultation_id": consultation.id,
+                     "allergy_id": allergy.id, "diagnosis_id": 1, "prescription_id": 1, "line_id": 1,
+                     "user_id": 1, "report": "attendance"},
             "query": {"patient_id": patient.id, "q": patient.last_name, "doctor_id": mwangi,
                       "date": clinic_time.local_date(appointment.starts_at).isoformat()},
             "patients": patients,
@@ -77,7 +91,7 @@ def test_every_view_that_shows_a_patient_names_them_in_an_audit_event(app):
             if "GET" not in rule.methods or rule.endpoint == "static" or rule.endpoint in POLLS:
                 continue
             with app.test_request_context():
-                url = url_for(rule.endpoint, **{**demo["query"], **{k: demo["path"][k] for k in rule.arguments}})
+                url = url_for(rule.endpoint, **{**demo["query"], **{k: demo["path"].get(k, 1) for k in rule.arguments}})
             _, last = _recorded_since(app, last)
             response = client.get(url)
             if response.status_code != 200:

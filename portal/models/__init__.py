@@ -3,8 +3,21 @@ from .audit import AuditEvent
 from .billing import Service
 from .idempotency import IdempotencyKey
 from .patients import Patient
+from .records import (
+    Addendum,
+    Allergy,
+    Consultation,
+    ConsultationService,
+    Diagnosis,
+    Icd10Code,
+    Prescription,
+    RecordAccessGrant,
+    VitalSign,
+)
 from .schedule import Appointment, AppointmentEvent, Availability, Doctor, Slot, TimeOff
 from .staff import ROLES, LoginEvent, StaffSession, StaffUser
 
-__all__ = ["ROLES", "Appointment", "AppointmentEvent", "AuditEvent", "Availability", "Doctor",
-           "IdempotencyKey", "LoginEvent", "Patient", "Service", "Slot", "StaffSession", "StaffUser", "TimeOff"]
+__all__ = ["ROLES", "Addendum", "Allergy", "Appointment", "AppointmentEvent", "AuditEvent", "Availability",
+           "Consultation", "ConsultationService", "Diagnosis", "Doctor", "Icd10Code", "IdempotencyKey",
+           "LoginEvent", "Patient", "Prescription", "RecordAccessGrant", "Service", "Slot", "StaffSession",
+           "StaffUser", "TimeOff", "VitalSign"]

@@ -105,6 +105,7 @@ class Appointment(Model):
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
     status_changed_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
     status_changed_at: Mapped[datetime | None]
+    arrived_at: Mapped[datetime | None]  # set by check-in: the waiting room's clock starts here
     cancel_reason: Mapped[str | None] = mapped_column(Text)
     cancelled_by: Mapped[str | None] = mapped_column(String(16))  # 'patient' or 'clinic'
     reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"), index=True)

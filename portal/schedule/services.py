@@ -433,6 +433,8 @@ def change_status(appointment_id: int, to_status: str, actor: Actor) -> Appointm
             raise ScheduleError("This is another doctor's appointment.", 403)
         appointment.status = to_status
         _stamp(appointment, actor.user_id)
+        if to_status == "checked_in":
+            appointment.arrived_at = appointment.status_changed_at
         _event(session, appointment.id, actor.user_id, "status", before, to_status)
     return appointment
 

@@ -1,0 +1,395 @@
+"""Records views: the visit page (vitals, note, diagnoses, prescriptions, services, signing, addenda),
+the ICD-10 picker, allergies, the patient's clinical panel and timeline, print-outs, the waiting room."""
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import current_app, request, url_for
+
+from ..audit import record_access
+from ..auth.access import current_actor, roles
+from ..auth.roles import ALL_STAFF, CLINICAL, DOCTOR, DOCTORS
+from ..domain import DomainError, NotFound
+from ..extensions import db
+from ..idempotency import new_key
+from ..models import Allergy, Appointment, Consultation, Patient
+from ..validation import search_term
+from ..web import redirect_to, render, render_fragment, wants_fragment
+from . import bp, forms, queries, services
+
+WAITING_POLL_SECONDS = 10
+
+
+@bp.app_template_global()
+def records_vital_ranges():
+    """The vitals' labels, units and ranges, for the forms and tables."""
+    return services.VITALS
+
+
+def _view_of(role: str) -> str:
+    return "full" if role == DOCTOR else "nursing"
+
+
+def _visit_context(appointment_id: int, view: str) -> dict[str, Any]:
+    session = db.session()
+    appointment = session.get(Appointment, appointment_id)
+    if appointment is None:
+        raise NotFound("That appointment does not exist.")
+    consultation = queries.consultation_of(session, appointment_id)
+    note = queries.note_view(session, consultation) if consultation is not None else None
+    vitals = queries.visit_vitals(session, appointment_id)
+    own = appointment.doctor.user_id == current_actor().user_id
+    draft = note is not None and note.consultation.status == "draft"
+    ids = {v.recorded_by_id for v in vitals}
+    if note is not None:
+        ids |= {note.consultation.signed_by_id} | {a.author_id for a in note.addenda}
+    return {"appointment": appointment, "patient": appointment.patient, "view": view, "note": note,
+            "vitals": vitals, "flags": {v.id: services.vital_flags(v) for v in vitals},
+            "bmi": services.bmi, "allergies": queries.allergies(session, appointment.patient_id),
+            "own": own, "draft": draft, "names": queries.staff_names(session, ids),
+            "price_list": queries.price_list(session) if draft and own else [],
+            "sign_key": new_key(), "errors": {}, "typed": {},
+            "c": note.consultation if note is not None else None}
+
+
+def _break_glass(patient_id: int):
+    patient = db.session.get(Patient, patient_id)
+    back = request.headers.get("HX-Current-URL", "") if wants_fragment() else request.full_path.rstrip("?")
+    return render("records/break_glass.html", block="glass", status=403, patient=patient,
+                  back=urlsplit(back).path if back.startswith("http") else back)
+
+
+@bp.route("/appointments/<int:appointment_id>")
+@roles(CLINICAL)
+def visit(appointment_id: int):
+    actor = current_actor()
+    patient_id = services.patient_of_appointment(appointment_id)
+    try:
+        view = services.open_record(patient_id, actor, "records.visit.view", "appointment", appointment_id)
+    except services.BreakGlassRequired:
+        return _break_glass(patient_id)
+    return render("records/visit.html", **_visit_context(appointment_id, view))
+
+
+def _section(appointment_id: int, block: str, error: DomainError | None = None, section: str = ""):
+    """After a form on the visit page: its section again for htmx, else back to the page."""
+    if error is None and not wants_fragment():
+        return redirect_to(url_for("records.visit", appointment_id=appointment_id) + f"#{block}")
+    context = _visit_context(appointment_id, _view_of(current_actor().role))
+    status = 200
+    if error is not None:
+        context["errors"] = {section or block: error.message, "field": error.field}
+        context["typed"] = request.form
+        status = error.status
+    return render("records/visit.html", block=block if wants_fragment() else None, status=status, **context)
+
+
+@bp.route("/appointments/<int:appointment_id>/vitals", methods=["POST"])
+@roles(CLINICAL)
+def record_vitals(appointment_id: int):
+    try:
+        services.record_vitals(appointment_id, forms.vitals(request.form), current_actor())
+    except services.BreakGlassRequired:
+        raise
+    except DomainError as error:
+        if isinstance(error, NotFound):
+            raise
+        return _section(appointment_id, "vitals", error)
+    return _section(appointment_id, "vitals")
+
+
+@bp.route("/appointments/<int:appointment_id>/start", methods=["POST"])
+@roles(DOCTORS)
+def start(appointment_id: int):
+    services.start_consultation(appointment_id, current_actor())
+    return redirect_to(url_for("records.visit", appointment_id=appointment_id))
+
+
+def _consultation(consultation_id: int) -> Consultation:
+    consultation = db.session.get(Consultation, consultation_id)
+    if consultation is None:
+        raise NotFound("That consultation does not exist.")
+    return consultation
+
+
+@bp.route("/consultations/<int:consultation_id>/note", methods=["POST"])
+@roles(DOCTORS)
+def save_note(consultation_id: int):
+    """Autosave: the status line ("saved at hh:mm") with the new version, or 409 with both texts."""
+    note = forms.note(request.form)
+    expected = forms.version(request.form.get("version"))
+    try:
+        version, saved_at = services.save_note(consultation_id, expected, note, current_actor())
+    except services.StaleNote as stale:
+        return render_fragment("records/_save_status.html", status=409, stale=stale, fields=services.NOTE_FIELDS,
+                               labels=forms.NOTE_LABELS)
+    return render_fragment("records/_save_status.html", version=version, saved_at=saved_at,
+                           consultation_id=consultation_id)
+
+
+def _part_form(consultation_id: int, block: str, action, shown_when_signed: bool = False) -> Any:
+    consultation = _consultation(consultation_id)
+    try:
+        action()
+    except DomainError as error:
+        if isinstance(error, NotFound) and error.field is None and "consultation" in error.message:
+            raise
+        if shown_when_signed and consultation.status != "signed":
+            raise  # the section is not on a draft's page: the alert goes to #flash
+        return _section(consultation.appointment_id, block, error)
+    return _section(consultation.appointment_id, block)
+
+
+@bp.route("/consultations/<int:consultation_id>/diagnoses", methods=["POST"])
+@roles(DOCTORS)
+def add_diagnosis(consultation_id: int):
+    def act():
+        code, free_text, primary = forms.diagnosis(request.form)
+        services.add_diagnosis(consultation_id, code, free_text, primary, current_actor())
+    return _part_form(consultation_id, "diagnoses", act)
+
+
+@bp.route("/consultations/<int:consultation_id>/diagnoses/<int:diagnosis_id>/remove", methods=["POST"])
+@roles(DOCTORS)
+def remove_diagnosis(consultation_id: int, diagnosis_id: int):
+    return _part_form(consultation_id, "diagnoses",
+                      lambda: services.remove_diagnosis(consultation_id, diagnosis_id, current_actor()))
+
+
+@bp.route("/consultations/<int:consultation_id>/prescriptions", methods=["POST"])
+@roles(DOCTORS)
+def add_prescription(consultation_id: int):
+    def act():
+        line, confirmed = forms.prescription(request.form)
+        services.add_prescription(consultation_id, line, confirmed, current_actor())
+    return _part_form(consultation_id, "prescriptions", act)
+
+
+@bp.route("/consultations/<int:consultation_id>/prescriptions/<int:prescription_id>/remove", methods=["POST"])
+@roles(DOCTORS)
+def remove_prescription(consultation_id: int, prescription_id: int):
+    return _part_form(consultation_id, "prescriptions",
+                      lambda: services.remove_prescription(consultation_id, prescription_id, current_actor()))
+
+
+@bp.route("/consultations/<int:consultation_id>/services", methods=["POST"])
+@roles(DOCTORS)
+def add_service(consultation_id: int):
+    def act():
+        service_id, quantity = forms.service(request.form)
+        services.add_service(consultation_id, service_id, quantity, current_actor())
+    return _part_form(consultation_id, "services", act)
+
+
+@bp.route("/consultations/<int:consultation_id>/services/<int:line_id>/remove", methods=["POST"])
+@roles(DOCTORS)
+def remove_service(consultation_id: int, line_id: int):
+    return _part_form(consultation_id, "services",
+                      lambda: services.remove_service(consultation_id, line_id, current_actor()))
+
+
+@bp.route("/consultations/<int:consultation_id>/sign", methods=["POST"])
+@roles(DOCTORS)
+def sign(consultation_id: int):
+    consultation = _consultation(consultation_id)
+    appointment_id = consultation.appointment_id
+    services.sign(consultation_id, request.form.get("key"), current_actor())
+    return redirect_to(url_for("records.visit", appointment_id=appointment_id))
+
+
+@bp.route("/consultations/<int:consultation_id>/addenda", methods=["POST"])
+@roles(DOCTORS)
+def add_addendum(consultation_id: int):
+    def act():
+        reason, body = forms.addendum(request.form)
+        services.add_addendum(consultation_id, reason, body, current_actor())
+    return _part_form(consultation_id, "addenda", act, shown_when_signed=True)
+
+
+@bp.route("/icd10")
+@roles(DOCTORS)
+def icd10():
+    """The diagnosis picker's options as the doctor types (at most 20)."""
+    term = search_term(request.args.get("q"), 60)
+    return render_fragment("records/_icd_options.html", codes=queries.icd10_search(db.session(), term), term=term)
+
+
+# ---- print-outs ----------------------------------------------------------------------
+
+def _print(consultation_id: int, template: str, action: str):
+    actor = current_actor()
+    patient_id = services.patient_of_consultation(consultation_id)
+    try:
+        view = services.open_record(patient_id, actor, action, "consultation", consultation_id)
+    except services.BreakGlassRequired:
+        return _break_glass(patient_id)
+    consultation = _consultation(consultation_id)
+    appointment = db.session.get(Appointment, consultation.appointment_id)
+    assert appointment is not None
+    note = queries.note_view(db.session(), consultation)
+    names = queries.staff_names(db.session(), {consultation.signed_by_id})
+    return render(template, note=note, appointment=appointment, patient=appointment.patient, view=view,
+                  allergies=queries.allergies(db.session(), appointment.patient_id), names=names,
+                  clinic_name=current_app.config.get("CLINIC_NAME", "Kliniki Clinic"))
+
+
+@bp.route("/consultations/<int:consultation_id>/summary")
+@roles(DOCTORS)
+def print_summary(consultation_id: int):
+    return _print(consultation_id, "records/print_summary.html", "records.print.summary")
+
+
+@bp.route("/consultations/<int:consultation_id>/prescription")
+@roles(CLINICAL)
+def print_prescription(consultation_id: int):
+    return _print(consultation_id, "records/print_prescription.html", "records.print.prescription")
+
+
+# ---- allergies ----------------------------------------------------------------------------
+
+def _patient(patient_id: int) -> Patient:
+    patient = db.session.get(Patient, patient_id)
+    if patient is None:
+        raise NotFound("There is no patient with that number.")
+    return patient
+
+
+def _allergies(patient_id: int, status: int = 200, error: DomainError | None = None):
+    patient = _patient(patient_id)
+    return render_fragment("records/_allergies.html", status=status, patient=patient,
+                           allergies=queries.allergies(db.session(), patient_id), editable=True,
+                           error=error.message if error else None, typed=request.form if error else {})
+
+
+@bp.route("/patients/<int:patient_id>/allergies")
+@roles(ALL_STAFF)
+def patient_allergies(patient_id: int):
+    """The allergy banner (reception keeps seeing allergies; only clinical staff change them)."""
+    patient = _patient(patient_id)
+    return render_fragment("records/_allergies.html", patient=patient, error=None, typed={},
+                           allergies=queries.allergies(db.session(), patient_id),
+                           editable=current_actor().role in CLINICAL)
+
+
+@bp.route("/patients/<int:patient_id>/allergies", methods=["POST"])
+@roles(CLINICAL)
+def add_allergy(patient_id: int):
+    try:
+        services.add_allergy(patient_id, forms.allergy(request.form), current_actor())
+    except DomainError as error:
+        if isinstance(error, NotFound):
+            raise
+        return _allergies(patient_id, error.status, error)
+    return _after_allergy(patient_id)
+
+
+@bp.route("/allergies/<int:allergy_id>", methods=["POST"])
+@roles(CLINICAL)
+def change_allergy(allergy_id: int):
+    allergy = db.session.get(Allergy, allergy_id)
+    if allergy is None:
+        raise NotFound("That allergy is not recorded (any more).")
+    patient_id = allergy.patient_id
+    try:
+        services.update_allergy(allergy_id, forms.allergy(request.form, editing=True), current_actor())
+    except DomainError as error:
+        if isinstance(error, NotFound):
+            raise
+        return _allergies(patient_id, error.status, error)
+    return _after_allergy(patient_id)
+
+
+def _after_allergy(patient_id: int):
+    if wants_fragment():
+        return _allergies(patient_id)
+    back = request.form.get("back") or ""
+    return redirect_to(back if back.startswith("/") and not back.startswith("//")
+                       else url_for("patients.profile", patient_id=patient_id))
+
+
+# ---- the patient's clinical panel and timeline ------------------------------------------------
+
+@bp.route("/patients/<int:patient_id>/clinical")
+@roles(CLINICAL)
+def patient_clinical(patient_id: int):
+    """The vitals trend and the newest visits, loaded on demand into the patient's record."""
+    actor = current_actor()
+    try:
+        view = services.open_record(patient_id, actor, "records.timeline.view", "patient", patient_id)
+    except services.BreakGlassRequired:
+        return _break_glass(patient_id)
+    trend = queries.vitals_trend(db.session(), patient_id)
+    page = queries.timeline(db.session(), patient_id, None, request.args.get("limit", 10), view == "full")
+    return render("records/clinical.html", block="panel", patient=_patient(patient_id), trend=trend,
+                  flags={v.id: services.vital_flags(v) for v in trend}, bmi=services.bmi, page=page, view=view)
+
+
+@bp.route("/patients/<int:patient_id>/timeline")
+@roles(CLINICAL)
+def timeline(patient_id: int):
+    """The next page of visits (keyset)."""
+    actor = current_actor()
+    cursor = request.args.get("cursor")
+    try:
+        view = services.open_record(patient_id, actor, "records.timeline.view", "patient", patient_id,
+                                    {"cursor": (cursor or "")[:80]})
+    except services.BreakGlassRequired:
+        return _break_glass(patient_id)
+    page = queries.timeline(db.session(), patient_id, cursor, request.args.get("limit", 10), view == "full")
+    return render_fragment("records/_timeline.html", patient=_patient(patient_id), page=page, view=view)
+
+
+@bp.route("/patients/<int:patient_id>/break-glass", methods=["POST"])
+@roles(DOCTORS)
+def break_glass(patient_id: int):
+    try:
+        services.break_glass(patient_id, request.form.get("reason"), current_actor())
+    except DomainError as error:
+        if isinstance(error, NotFound):
+            raise
+        return render("records/break_glass.html", status=error.status, patient=_patient(patient_id),
+                      back=request.form.get("back", ""), error=error.message)
+    back = request.form.get("back") or ""
+    safe = back.startswith("/") and not back.startswith("//")
+    return redirect_to(back if safe else url_for("patients.profile", patient_id=patient_id))
+
+
+# ---- the records list -------------------------------------------------------------------------
+
+@bp.route("/notes")
+@roles(DOCTORS, "admin")
+def notes():
+    """Consultation notes by doctor, patient and date (a doctor's own by default); admins see no content."""
+    from ..validation import day, row_id
+    actor = current_actor()
+    session = db.session()
+    own_doctor = queries.doctor_id_of_user(session, actor.user_id)
+    mine = actor.role == DOCTOR and request.args.get("all") != "1"
+    doctor_id = own_doctor if mine else row_id(request.args.get("doctor_id"), "doctor")
+    patient_id = row_id(request.args.get("patient_id"), "patient")
+    day_from, day_to = day(request.args.get("from"), "first day"), day(request.args.get("to"), "last day")
+    page = queries.notes_page(session, doctor_id, patient_id, day_from, day_to, request.args.get("cursor"),
+                              request.args.get("limit", 25))
+    record_access(actor, "records.notes.list", [row.patient_id for row in page.items], "consultation")
+    args = {k: v for k, v in {"doctor_id": doctor_id if not mine else None, "patient_id": patient_id,
+                              "from": day_from, "to": day_to, "all": "1" if not mine and actor.role == DOCTOR
+                              else None}.items() if v}
+    return render("records/notes.html", block="rows", page=page, mine=mine, doctors=queries.doctors(session),
+                  doctor_id=doctor_id, patient_id=patient_id, day_from=day_from, day_to=day_to, args=args)
+
+
+# ---- the waiting room ---------------------------------------------------------------------------
+
+@bp.route("/waiting-room")
+@roles(ALL_STAFF)
+def waiting_room():
+    """Today's checked-in patients by doctor: minutes waited and stage (no clinical content)."""
+    rows = queries.waiting_room(db.session())
+    if not wants_fragment():  # the page is audited once, not every poll
+        record_access(current_actor(), "records.waiting_room.view", [item["row"].patient_id for item in rows], "day")
+    doctors: dict[str, list] = {}
+    for item in rows:
+        doctors.setdefault(item["row"].doctor_name, []).append(item)
+    return render("records/waiting_room.html", block="room", doctors=doctors, poll_seconds=WAITING_POLL_SECONDS)
+
