@@ -30,7 +30,7 @@ def _version() -> int:
 
 
 def _form_context(**context) -> dict:
-    return {"labels": LABELS, "sexes": SEXES, "today": clinic_time.today(), **context}
+    return {"labels": LABELS, "sexes": SEXES, **context}
 
 
 @bp.route("/")
@@ -80,7 +80,7 @@ def validate_field(field: str):
             exclude = None  # an unreadable id excludes nobody
         duplicates = services.find_duplicates(parsed.clean, exclude_id=exclude)
     return render_fragment("patients/_field_error.html", name=field, error=error,
-                           duplicates=duplicates, today=today)
+                           duplicates=duplicates)
 
 
 @bp.route("/<int:patient_id>")
@@ -90,7 +90,6 @@ def profile(patient_id: int):
     staff = services.assignable_staff() if current_user.role in WRITERS else []
     names = services.staff_names([patient.approved_by_id, patient.assigned_to_id])
     return render("patients/profile.html", patient=patient, today=clinic_time.today(), staff=staff, names=names,
-                  can_write=current_user.role in WRITERS,
                   registered=request.args.get("registered") == "1")
 
 
