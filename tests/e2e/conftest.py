@@ -78,8 +78,10 @@ def new_page(browser):
     """Factory: a page in a fresh browser context (own cookies), with console capture."""
     contexts = []
 
-    def make(viewport=(1366, 768)):
-        context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+    def make(viewport=(1366, 768), bypass_csp=False):
+        # bypass_csp only to inject the test-only axe-core script (see axe_violations).
+        context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]},
+                                      bypass_csp=bypass_csp)
         contexts.append(context)
         console = Console()
         page = console.attach(context.new_page())
@@ -133,3 +135,25 @@ def layout_problems(page) -> list[str]:
         }
         return problems;
     }""", TOUCH)
+
+
+AXE = os.path.join(os.path.dirname(__file__), "vendor", "axe.min.js")  # axe-core 4.14.1, from npm
+
+
+def axe_violations(page, impacts=("serious", "critical")) -> list[str]:
+    """axe-core's WCAG 2 A/AA violations of these impacts on the page as it is now, one line each.
+
+    The page must come from new_page(bypass_csp=True): the script tag is injected, and the
+    app's Content-Security-Policy (script-src 'self') would refuse it.
+    """
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        page.add_script_tag(path=AXE)
+    results = page.evaluate("""async () => {
+        const found = await axe.run(document, {runOnly: {type: 'tag',
+            values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']}, resultTypes: ['violations']});
+        return found.violations.map((v) => ({id: v.id, impact: v.impact, help: v.help,
+                                              nodes: v.nodes.length,
+                                              first: v.nodes[0] ? v.nodes[0].target.join(' ') : ''}));
+    }""")
+    return [f"{v['impact']} {v['id']} ({v['help']}): {v['nodes']} element(s), e.g. {v['first']}"
+            for v in results if v["impact"] in impacts]
