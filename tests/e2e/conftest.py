@@ -3,10 +3,15 @@ from __future__ import annotations
 
 import os
 import shutil
+from datetime import date
 
 import pytest
 
+from portal import clinic_time
+from portal.extensions import db
+from portal.models import Doctor, Patient
 from tests.conftest import PASSWORD, running
+from tests.schedule.conftest import make_slots
 
 ARTIFACTS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(__file__))), "test-artifacts")
 CHROMIUM_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -157,3 +162,35 @@ def axe_violations(page, impacts=("serious", "critical")) -> list[str]:
     }""")
     return [f"{v['impact']} {v['id']} ({v['help']}): {v['nodes']} element(s), e.g. {v['first']}"
             for v in results if v["impact"] in impacts]
+
+
+@pytest.fixture
+def day_with_slots(app, staff):
+    """One doctor with tomorrow's slots, three patients; returns (date, slot ids)."""
+    with app.app_context():
+        doctor = Doctor(user_id=staff["doctor"], name="Dr. Browser", licence_number="KMPDC-E2E",
+                        specialisation="General surgery")
+        db.session.add(doctor)
+        db.session.add_all(Patient(first_name=name, last_name="Wanjiku", date_of_birth=date(1990, 1, 1),
+                                   sex="female", phone=f"+25471200010{i}")
+                           for i, name in enumerate(("Amani", "Baraka", "Chege")))
+        db.session.commit()
+        doctor_id = doctor.id
+    slot_ids = make_slots(app, doctor_id, day_offset=1, count=8)
+    with app.app_context():
+        tomorrow = date.fromordinal(clinic_time.today().toordinal() + 1).isoformat()
+    return tomorrow, slot_ids
+
+
+def open_day(page, base_url, day):
+    page.goto(f"{base_url}/schedule/?date={day}")
+    page.wait_for_selector("#grid table.day-grid")
+    return page
+
+
+def fill_booking(page, slot_id, patient_search, patient_name, reason):
+    page.click(f"#cell-{slot_id} button")
+    page.wait_for_selector("#booking-form")
+    page.fill("#booking-form input[name=q]", patient_search)
+    page.locator("#patient-options label", has_text=patient_name).click()
+    page.fill("#booking-form textarea[name=reason]", reason)
