@@ -51,6 +51,7 @@ class Config:
         self.DB_IDLE_IN_TX_TIMEOUT_MS = _int("DB_IDLE_IN_TX_TIMEOUT_MS", 15000)
         self.DB_APPLICATION_NAME = os.environ.get("DB_APPLICATION_NAME", "kliniki")
         self.CLINIC_TIMEZONE = os.environ.get("CLINIC_TIMEZONE", "Africa/Nairobi")
+        self.CLINIC_NAME = os.environ.get("CLINIC_NAME", "Kliniki")
         self.SHIFT_HOURS = _int("SHIFT_HOURS", 12)
         # A signed-in session lasts one shift from sign-in, however active it is.
         self.PERMANENT_SESSION_LIFETIME = timedelta(hours=self.SHIFT_HOURS)
