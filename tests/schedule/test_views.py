@@ -436,7 +436,8 @@ def test_only_the_desk_is_offered_booking_and_the_admin_link_follows_the_view(ap
         client = login_as(role)
         profile = client.get(f"/patients/{patients[0]}").get_data(as_text=True)
         assert ('id="book-appointment"' in profile) is can_book, role
-        grid = client.get(f"/schedule/?date={tomorrow(app)}").get_data(as_text=True)
+        grid = client.get(f"/schedule/?date={tomorrow(app)}&patient_id={patients[0]}").get_data(as_text=True)
         assert ('class="slot-button"' in grid) is can_book, role
+        assert ('id="booking-for"' in grid) is can_book, role  # "Booking for …: choose a free slot"
         assert ("Click a free slot to book it." in grid) is can_book, role
         client.post("/logout", data={"csrf_token": csrf_from(grid)})
