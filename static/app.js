@@ -57,19 +57,43 @@ document.addEventListener("submit", function (event) {
   }
 }, true);
 
-// The printout's header says when it was printed (the page may have been open for hours).
-window.addEventListener("beforeprint", function () {
-  var stamp = document.getElementById("printed-at");
-  if (!stamp) { return; }
-  // In the clinic's zone and the server's format ("02 Dec 2026 14:05"), whatever the browser's zone.
-  var parts = {};
-  var months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-  new Intl.DateTimeFormat("en-GB", { timeZone: stamp.getAttribute("data-zone") || undefined,
-    day: "2-digit", month: "numeric", year: "numeric", hour: "2-digit", minute: "2-digit", hourCycle: "h23" })
-    .formatToParts(new Date()).forEach(function (part) { parts[part.type] = part.value; });
-  stamp.textContent = parts.day + " " + months[Number(parts.month) - 1] + " " + parts.year + " " +
-    parts.hour + ":" + parts.minute;
-});
+// The printout's header and footer, on every page: @page margin boxes (app.css) with this page's
+// words. A constructed stylesheet, since the CSP allows no inline style; the time is taken again
+// just before printing (the page may have been open for hours).
+(function () {
+  function cssString(text) { return '"' + String(text).replace(/[\\"]/g, "\\$&").replace(/\s+/g, " ") + '"'; }
+
+  function stampNow(stamp) {
+    var parts = {};
+    var months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    // In the clinic's zone and the server's format ("02 Dec 2026 14:05"), whatever the browser's zone.
+    new Intl.DateTimeFormat("en-GB", { timeZone: stamp.getAttribute("data-zone") || undefined,
+      day: "2-digit", month: "numeric", year: "numeric", hour: "2-digit", minute: "2-digit", hourCycle: "h23" })
+      .formatToParts(new Date()).forEach(function (part) { parts[part.type] = part.value; });
+    stamp.textContent = parts.day + " " + months[Number(parts.month) - 1] + " " + parts.year + " " +
+      parts.hour + ":" + parts.minute;
+  }
+
+  var sheet = null;
+  function printRules(fresh) {
+    var header = document.querySelector(".print-header");
+    if (!header || typeof CSSStyleSheet === "undefined" || !document.adoptedStyleSheets) { return; }
+    var stamp = document.getElementById("printed-at");
+    if (fresh && stamp) { stampNow(stamp); }
+    var clinic = header.getAttribute("data-clinic") || "";
+    var rule = "@page { @top-left { content: " + cssString(clinic + " · " + header.getAttribute("data-title")) +
+      "; } @top-right { content: " + cssString(header.querySelector(".print-stamp").textContent) +
+      "; } @bottom-left { content: " + cssString("Confidential patient information · " + clinic) + "; } }";
+    if (!sheet) {
+      sheet = new CSSStyleSheet();
+      document.adoptedStyleSheets = document.adoptedStyleSheets.concat([sheet]);
+    }
+    sheet.replaceSync(rule);
+  }
+
+  printRules(false);
+  window.addEventListener("beforeprint", function () { printRules(true); });
+})();
 
 // "Print" buttons (no inline handlers under the CSP).
 document.addEventListener("click", function (event) {

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from datetime import date
 
@@ -194,3 +195,33 @@ def fill_booking(page, slot_id, patient_search, patient_name, reason):
     page.fill("#booking-form input[name=q]", patient_search)
     page.locator("#patient-options label", has_text=patient_name).click()
     page.fill("#booking-form textarea[name=reason]", reason)
+
+
+def pdf_page_texts(pdf: bytes) -> list[str]:
+    """The text drawn on each page of a PDF Chromium printed (its fonts' ToUnicode maps applied)."""
+    import zlib
+
+    streams = []
+    for match in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.S):
+        try:
+            streams.append(zlib.decompress(match.group(1)))
+        except zlib.error:
+            continue
+    glyphs: dict[int, str] = {}
+    hexes = re.compile(rb"<([0-9A-Fa-f]+)>")
+    for cmap in (s for s in streams if b"begincmap" in s):
+        for section in re.findall(rb"beginbfchar(.*?)endbfchar", cmap, re.S):
+            for line in section.strip().splitlines():
+                code, char = hexes.findall(line)[:2]
+                glyphs[int(code, 16)] = chr(int(char, 16))
+        for section in re.findall(rb"beginbfrange(.*?)endbfrange", cmap, re.S):
+            for line in section.strip().splitlines():
+                low, high, first = (int(value, 16) for value in hexes.findall(line)[:3])
+                for code in range(low, high + 1):
+                    glyphs[code] = chr(first + code - low)
+    pages = []
+    for content in (s for s in streams if b" Tj" in s and b"begincmap" not in s):
+        runs = re.findall(rb"<([0-9A-Fa-f]+)>\s*Tj", content)
+        pages.append(" ".join("".join(glyphs.get(int(run[i:i + 4], 16), "?") for i in range(0, len(run), 4))
+                              for run in runs))
+    return pages
