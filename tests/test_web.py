@@ -30,6 +30,13 @@ def test_vendored_files_match_their_release_checksums():
     assert found == VENDORED
 
 
+def test_the_test_only_axe_core_is_the_npm_release():
+    """tests/e2e/vendor/axe.min.js: axe-core 4.14.1 from the npm registry (`npm pack axe-core@4.14.1`)."""
+    with open(os.path.join(ROOT, "tests", "e2e", "vendor", "axe.min.js"), "rb") as handle:
+        assert hashlib.sha256(handle.read()).hexdigest() == (
+            "29348999450cdf2849a8e70b7912fc2da85a849da39c0d0d5394f51d4a9ed95c")
+
+
 def test_layout_loads_the_vendored_files(client):
     body = client.get("/login").get_data(as_text=True)
     for name in VENDORED:
