@@ -54,6 +54,7 @@ class Config:
         self.DB_REQUEST_DEADLINE_MS = _int("DB_REQUEST_DEADLINE_MS", 5000)
         self.DB_APPLICATION_NAME = os.environ.get("DB_APPLICATION_NAME", "kliniki")
         self.CLINIC_TIMEZONE = os.environ.get("CLINIC_TIMEZONE", "Africa/Nairobi")
+        self.CLINIC_NAME = os.environ.get("CLINIC_NAME", "Kliniki")
         self.SHIFT_HOURS = _int("SHIFT_HOURS", 12)
         # A signed-in session lasts one shift from sign-in, however active it is.
         self.PERMANENT_SESSION_LIFETIME = timedelta(hours=self.SHIFT_HOURS)

@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import subprocess
 import sys
 
 from flask_migrate import upgrade
 from sqlalchemy import select
 
 from . import ROOT, create_app
+from .embedded import server_running, stop_server
 from .extensions import db
 from .models.staff import StaffUser
 from .schedule.upkeep import run_upkeep
@@ -65,12 +68,44 @@ def main() -> None:
     problem = port_in_use(bind)
     if problem:
         sys.exit(problem)
+    instance = os.path.join(ROOT, "instance")
+    # Only a database this run starts is this run's to stop; one already up (tests, another run) stays.
+    external = "DATABASE_URL" in os.environ
+    started_db = not external and not server_running(instance)
     url = prepare()
     os.environ["DATABASE_URL"] = url
     print(f"\nKliniki is at http://{bind}/  (Ctrl+C stops it)\n", flush=True)
     gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
-    os.execv(gunicorn, [gunicorn, "-c", os.path.join(ROOT, "gunicorn.conf.py"), "--bind", bind,
-                        "wsgi:app"])
+    # A child, not exec: when gunicorn ends (Ctrl+C reaches both), the embedded database is stopped too.
+    child = subprocess.Popen([gunicorn, "-c", os.path.join(ROOT, "gunicorn.conf.py"), "--bind", bind, "wsgi:app"])
+    try:
+        code = _wait(child)
+    finally:
+        print(stop_embedded(instance, started_db, external), flush=True)
+    sys.exit(code)
+
+
+def _wait(child: subprocess.Popen) -> int:
+    """Wait for gunicorn; a Ctrl+C (sent to it as well by the terminal) lets it shut down gracefully."""
+    while True:
+        try:
+            return child.wait()
+        except KeyboardInterrupt:
+            child.send_signal(signal.SIGINT)
+
+
+def stop_embedded(instance: str, started_here: bool, external: bool = False) -> str:
+    """Stop the embedded PostgreSQL when this run started it; say what happened either way."""
+    if external:
+        return "Kliniki stopped. The database at DATABASE_URL was not started here and keeps running."
+    if not started_here:
+        return ("Kliniki stopped. The embedded PostgreSQL under instance/pgdata was already running before "
+                "and keeps running: `make db-stop` stops it.")
+    try:
+        stop_server(instance)
+    except Exception as error:  # report, never hide: a database left running holds the port and the data
+        return f"Kliniki stopped, but the embedded PostgreSQL could not be stopped ({error}): run `make db-stop`."
+    return "Kliniki stopped, and the embedded PostgreSQL it started (instance/pgdata) too."
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
 """HTMX-aware rendering: one place decides full page or fragment."""
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask import make_response, redirect, render_template, request
 from jinja2_fragments.flask import render_block
 
-from . import clinic_time
+from . import clinic_time, labels
 
 
 def is_htmx() -> bool:
@@ -48,11 +50,29 @@ def redirect_to(url: str):
     return redirect(url, 303)
 
 
+# One date format everywhere ("17 May 1990"); days on the schedule add the weekday, times add HH:MM.
+DATE_FORMAT = "%d %b %Y"
+
+
+def show_date(value) -> str:
+    """A date, or an instant's clinic-local date, as people read it: "17 May 1990"."""
+    if isinstance(value, datetime):
+        value = clinic_time.local(value)
+    return value.strftime(DATE_FORMAT)
+
 
 def register_filters(app) -> None:
-    """Template filters that show timestamps in the clinic's time zone."""
-
+    """Template filters: dates and times in the clinic's zone and one format, status and event words."""
     local = clinic_time.local
-    app.add_template_filter(lambda v: local(v).strftime("%d %b %Y %H:%M"), "clinic_datetime")
+    app.add_template_filter(show_date, "clinic_date")
+    app.add_template_filter(lambda v: local(v).strftime(f"{DATE_FORMAT} %H:%M"), "clinic_datetime")
     app.add_template_filter(lambda v: local(v).strftime("%H:%M"), "clinic_time")
-    app.add_template_filter(lambda v: v.strftime("%a %d %b %Y"), "long_date")
+    app.add_template_filter(lambda v: v.strftime(f"%a {DATE_FORMAT}"), "long_date")
+    app.add_template_filter(labels.status_label, "status_label")
+    app.add_template_filter(lambda event: labels.event_label(event.action, event.to_status), "event_label")
+    app.add_template_global(printed_at)
+
+
+def printed_at() -> str:
+    """When a page was made, for its printout's header: "02 Dec 2026 14:05"."""
+    return clinic_time.local(clinic_time.now()).strftime(f"{DATE_FORMAT} %H:%M")

@@ -78,3 +78,16 @@ def test_seed_demo_refuses_a_database_with_real_staff_unless_forced(app, staff, 
     forced = app.test_cli_runner().invoke(args=["seed-demo", "--force"])
     assert forced.exit_code == 0, forced.output
     assert len(staff_rows(database_url)) == len(before) + len(DEMO_STAFF)
+
+
+def test_stopping_make_run_stops_only_the_embedded_database_it_started(tmp_path):
+    """Ctrl+C on `make run`: its own embedded PostgreSQL stops; one that was already up is left, and said so."""
+    from portal.embedded import server_running
+    from portal.serve import stop_embedded
+    from tests.conftest import INSTANCE
+
+    running = server_running(INSTANCE)  # the suite's own server (unless TEST_DATABASE_URL), up before
+    said = stop_embedded(INSTANCE, started_here=False)
+    assert server_running(INSTANCE) == running and "keeps running" in said and "make db-stop" in said
+    assert "DATABASE_URL" in stop_embedded(INSTANCE, started_here=False, external=True)
+    assert "it started (instance/pgdata) too" in stop_embedded(str(tmp_path), started_here=True)

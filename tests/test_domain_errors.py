@@ -7,7 +7,7 @@ from portal.domain import BadInput, Conflict, DomainError, Forbidden, NotFound
 from portal.idempotency import IdempotencyError
 from portal.patients.services import PatientNotFound, StaleEdit
 from portal.schedule.services import ScheduleError, SlotTaken
-from tests.conftest import add_route
+from tests.helpers import add_route
 
 REFUSALS = {
     "rule": (DomainError("Not on a Sunday."), 422),
@@ -27,7 +27,7 @@ def refusing_app(request):
     """An app whose test route raises each refusal without catching it."""
     from portal import create_app
     from portal.extensions import db
-    from tests.conftest import TEST_CONFIG
+    from tests.helpers import TEST_CONFIG
     app = create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": request.getfixturevalue("database_url")})
 
     def refuse(kind):

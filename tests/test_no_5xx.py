@@ -19,7 +19,7 @@ from portal import ROOT, clinic_time
 from portal.extensions import db
 from portal.models import Appointment, Doctor, Patient, Slot, StaffUser
 from portal.seed import DEMO_PASSWORD, seed_demo
-from tests.conftest import csrf_from, login
+from tests.helpers import csrf_from, login
 
 VALUES = ["9223372036854775808", "-9223372036854775809", "9" * 40, "①", "²", "١٢", "a\x00b", "\x00",
           "08:00+03:00", "2026-13-45", "1e9", "-0", "0", "-1", "NaN", "A" * 20_000, "", " ",

@@ -19,7 +19,7 @@ from portal.models import Appointment, Doctor, Patient, Slot, StaffUser
 from portal.records import services as records
 from portal.schedule import services as schedule
 from portal.seed import DEMO_PASSWORD, seed_demo
-from tests.conftest import login
+from tests.helpers import login
 
 USERS = ("admin", "reception", "nurse", "dr.mwangi")
 # The grid's 10-second poll repeats what the day page's own event recorded; it is not an action.

@@ -30,6 +30,13 @@ def test_vendored_files_match_their_release_checksums():
     assert found == VENDORED
 
 
+def test_the_test_only_axe_core_is_the_npm_release():
+    """tests/e2e/vendor/axe.min.js: axe-core 4.14.1 from the npm registry (`npm pack axe-core@4.14.1`)."""
+    with open(os.path.join(ROOT, "tests", "e2e", "vendor", "axe.min.js"), "rb") as handle:
+        assert hashlib.sha256(handle.read()).hexdigest() == (
+            "29348999450cdf2849a8e70b7912fc2da85a849da39c0d0d5394f51d4a9ed95c")
+
+
 def test_layout_loads_the_vendored_files(client):
     body = client.get("/login").get_data(as_text=True)
     for name in VENDORED:
@@ -254,3 +261,92 @@ def test_every_asset_the_layout_links_is_served(client):
     assert any(a.endswith("favicon.svg") for a in assets), "the layout names an icon"
     for asset in assets:
         assert client.get(asset).status_code == 200, asset
+
+
+# ---- templates: one base for what every page repeats ---------------------------
+
+TEMPLATES = os.path.join(ROOT, "templates")
+
+
+def _templates() -> dict[str, str]:
+    found = {}
+    for folder, _, names in os.walk(TEMPLATES):
+        for name in names:
+            path = os.path.join(folder, name)
+            with open(path, encoding="utf-8") as handle:
+                found[os.path.relpath(path, TEMPLATES)] = handle.read()
+    return found
+
+
+def test_csrf_inputs_come_from_the_forms_macro_only():
+    written = [name for name, source in _templates().items()
+               if 'name="csrf_token"' in source and name != os.path.join("macros", "forms.html")]
+    assert written == []
+    uses = sum(source.count("csrf_field()") for source in _templates().values())
+    assert uses >= 19
+
+
+def test_every_patients_page_shares_one_asset_block():
+    pages = {name: source for name, source in _templates().items()
+             if name.startswith("patients" + os.sep) and source.startswith("{% extends")}
+    assert len(pages) == 5
+    for name, source in pages.items():
+        assert '{% include "patients/_assets.html" %}' in source, name
+        assert "patients.css" not in source and "patients.js" not in source, name
+
+
+def test_templates_ask_may_instead_of_naming_roles():
+    conditions = re.compile(r"\{%[^%]*current_user\.role\s*(==|!=|in\b)[^%]*%\}")
+    found = [(name, match.group(0)) for name, source in _templates().items() for match in conditions.finditer(source)]
+    assert found == []
+
+
+def test_the_appointment_panel_has_one_block_for_its_two_multi_step_actions():
+    source = _templates()[os.path.join("schedule", "_appointment.html")]
+    assert source.count("<details") == 1 and source.count("{% call panel_action(") == 2
+
+
+def test_dates_are_shown_in_one_format_and_statuses_in_one_set_of_words():
+    formats = re.compile(r"strftime\('%[dmYab]|\.isoformat\(\)\s*\}\}|replace\('_'")
+    shown = [(name, line.strip()) for name, source in _templates().items() for line in source.splitlines()
+             if formats.search(line) and 'type="date"' not in line and "date=" not in line]
+    assert shown == []
+    assert not any("status_label(" in source for source in _templates().values())
+
+
+def test_irreversible_buttons_ask_for_confirmation():
+    sources = _templates()
+    assert 'data-confirm="Cancel this appointment?' in sources[os.path.join("schedule", "_appointment.html")]
+    assert 'value="decline"' in sources[os.path.join("schedule", "_review_form.html")]
+    assert 'data-confirm="Decline this' in sources[os.path.join("schedule", "_review_form.html")]
+    assert 'data-confirm="Deactivate' in sources[os.path.join("admin", "staff.html")]
+
+
+def test_filters_and_form_macros_render(app):
+    from datetime import date, datetime, timezone
+
+    from flask import render_template_string
+
+    with app.test_request_context():
+        rendered = render_template_string(
+            "{{ day|clinic_date }}|{{ at|clinic_datetime }}|{{ day|long_date }}|{{ 'pending_review'|status_label }}"
+            "|{{ 'no_show'|status_label }}",
+            day=date(1990, 5, 17), at=datetime(2026, 12, 2, 11, 5, tzinfo=timezone.utc))
+        assert rendered == "17 May 1990|02 Dec 2026 14:05|Thu 17 May 1990|pending doctor review|no show"
+        form = render_template_string(
+            '{% from "macros/forms.html" import csrf_field, field, money %}'
+            '{{ csrf_field() }}{{ field("username", "Username", "amina", "Taken.", attrs={"maxlength": 64}) }}'
+            '{{ money("amount", "1500") }}')
+    assert 'name="csrf_token" type="hidden"' in form or 'type="hidden" name="csrf_token"' in form
+    assert 'id="f-username"' in form and 'aria-invalid="true"' in form and 'maxlength="64"' in form
+    assert '<small id="error-username" class="field-error">Taken.</small>' in form
+    assert 'name="amount" type="text" value="1500"' in form and 'inputmode="decimal"' in form
+
+
+def test_event_labels_are_words():
+    from portal.labels import event_label
+
+    assert event_label("review:ask_info") == "Doctor asked for more information"
+    assert event_label("status", "checked_in") == "Marked checked in"
+    assert event_label("cancelled", "cancelled") == "Cancelled"
+    assert event_label("something_new") == "Something new"

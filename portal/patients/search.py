@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, and_, func, select
 
 from ..extensions import db
 from ..models import Patient
+from ..web import show_date
 from .ages import age_label
 from .phones import KENYA, PhoneError, normalise_phone, phone_ending, typed_digits
 
@@ -198,5 +199,5 @@ class SearchHit:
 def search_hits(patients: list[Patient], today: date) -> list[SearchHit]:
     """Result lines for the search box (plain values: quick to render as you type)."""
     return [SearchHit(p.id, p.full_name, p.file_number, age_label(p.date_of_birth, today), p.sex,
-                      p.date_of_birth.strftime("%d/%m/%Y"), phone_ending(p.phone), p.approved_at is None)
+                      show_date(p.date_of_birth), phone_ending(p.phone), p.approved_at is None)
             for p in patients]

@@ -32,7 +32,7 @@ def _version() -> int:
 
 
 def _form_context(**context) -> dict:
-    return {"labels": LABELS, "sexes": SEXES, "today": clinic_time.today(), **context}
+    return {"labels": LABELS, "sexes": SEXES, **context}
 
 
 @bp.route("/")
@@ -84,7 +84,7 @@ def validate_field(field: str):
         duplicates = services.find_duplicates(parsed.clean, exclude_id=exclude)
         record_access(current_actor(), "patient.duplicate_check", [patient.id for patient in duplicates])
     return render_fragment("patients/_field_error.html", name=field, error=error,
-                           duplicates=duplicates, today=today)
+                           duplicates=duplicates)
 
 
 @bp.route("/<int:patient_id>")
@@ -94,7 +94,6 @@ def profile(patient_id: int):
     staff = services.assignable_staff() if current_user.role in WRITERS else []
     names = services.staff_names([patient.approved_by_id, patient.assigned_to_id])
     return render("patients/profile.html", patient=patient, today=clinic_time.today(), staff=staff, names=names,
-                  can_write=current_user.role in WRITERS,
                   registered=request.args.get("registered") == "1")
 
 

@@ -11,9 +11,11 @@ from ..db import Page, fetch_page, page_size, parse_time_cursor, time_cursor
 from ..extensions import db
 from ..models.schedule import Appointment, AppointmentEvent, Doctor, Slot
 
-MAX_DOCTORS_ON_GRID = 30
+# The grid scrolls sideways with the names kept in view, so it shows every doctor working that day;
+# the bound only keeps one page finite (cells are bounded too: 96 quarter hours a doctor).
+MAX_DOCTORS_ON_GRID = 100
 MAX_DOCTORS = 500  # a clinic has dozens; the bound only keeps every list finite
-MAX_SLOTS_ON_GRID = 30 * 96
+MAX_SLOTS_ON_GRID = MAX_DOCTORS_ON_GRID * 96
 DOCTOR_WINDOW_DAYS = 14
 
 

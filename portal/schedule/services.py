@@ -22,6 +22,7 @@ from ..auth.roles import ADMINS, DESK, DOCTORS, NURSE
 from ..db import LOCKED, classify_db_error, fetch, transaction
 from ..domain import DomainError
 from ..extensions import db
+from ..labels import STATUS_LABELS, status_label
 from ..models.schedule import Appointment, AppointmentEvent, Doctor, Slot
 from .queries import day_list
 
@@ -30,11 +31,6 @@ MAX_REASON = 500
 # An appointment never spans more than this, so overlap checks look back no further (index range).
 MAX_SPAN = timedelta(hours=24)
 
-STATUS_LABELS = {
-    "pending_review": "pending doctor review", "booked": "booked", "confirmed": "confirmed",
-    "checked_in": "checked in", "in_consultation": "in consultation", "completed": "completed",
-    "no_show": "no show", "cancelled": "cancelled",
-}
 # (from, to) -> roles that may make the change; anything not listed is refused.
 TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {
     ("booked", "confirmed"): DESK,
@@ -62,10 +58,6 @@ class SlotTaken(ScheduleError):
 
     def __init__(self, message: str = SLOT_TAKEN):
         super().__init__(message)
-
-
-def status_label(status: str) -> str:
-    return STATUS_LABELS.get(status, status)
 
 
 

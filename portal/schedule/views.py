@@ -28,11 +28,6 @@ POLL_SECONDS = 10
 MAX_LENGTH_CHOICES = 8
 
 
-@bp.context_processor
-def schedule_helpers():
-    return {"status_label": services.status_label}
-
-
 # ---- parsing helpers ------------------------------------------------------------
 
 def _day_arg(value: str | None) -> date:
@@ -68,7 +63,7 @@ def _specialisation_arg(value: str | None) -> str | None:
 
 def _day_context(day: date, patient: Patient | None, specialisation: str | None) -> dict:
     return {"day": day, "grid": queries.day_grid(day, specialisation), "patient": patient,
-            "patient_id": patient.id if patient else None, "can_book": _can_book(),
+            "patient_id": patient.id if patient else None,
             # What the day's links and its poll carry besides the date.
             "nav_args": {name: value for name, value in (("patient_id", patient.id if patient else None),
                                                          ("spec", specialisation)) if value},
@@ -117,7 +112,7 @@ def day_list():
     return render("schedule/list.html", day=day, rows=rows, truncated=truncated,
                   doctors=queries.active_doctors(), doctor_id=doctor_id,
                   today=clinic_time.today(), prev_day=day - timedelta(days=1),
-                  next_day=day + timedelta(days=1), status_label=services.status_label)
+                  next_day=day + timedelta(days=1))
 
 
 # ---- booking --------------------------------------------------------------------
@@ -238,7 +233,7 @@ def _book(slot_id: int, form: dict):
         day = cells[0].starts_at.astimezone(clinic_time.zone()).date()
         return redirect_to(url_for("schedule.day", date=day.isoformat()))
     return render("schedule/_booked.html", appointment_id=result.appointment_id, created=result.created,
-                  first=cells[0], last=cells[-1], oob_cells=cells, can_book=True)
+                  first=cells[0], last=cells[-1], oob_cells=cells)
 
 
 def _booking_refused(slot_id: int, form: dict, message: str, status: int, taken: bool = False, **new_patient):
@@ -247,8 +242,7 @@ def _booking_refused(slot_id: int, form: dict, message: str, status: int, taken:
     if context["cell"] is None and not wants_fragment():
         fail(status, message)
     oob = queries.cells_for([slot_id]) if taken else []
-    return render("schedule/_booking_form.html", status=status, oob_cells=oob, can_book=True,
-                  status_label=services.status_label, **context)
+    return render("schedule/_booking_form.html", status=status, oob_cells=oob, **context)
 
 
 # ---- one appointment --------------------------------------------------------------
@@ -263,8 +257,8 @@ def _appointment_panel(appointment_id: int, message: str | None = None, error: s
     return render("schedule/appointment.html", block="panel", status=status, appointment=appointment,
                   events=events,
                   actions=services.allowed_actions(appointment, current_user.role, current_user.id),
-                  status_label=services.status_label, message=message, error=error,
-                  can_book=_can_book(), day=local_day,
+                  message=message, error=error,
+                  day=local_day,
                   oob_cells=queries.cells_for(oob_slot_ids or []) if _on_day_grid() else [],
                   reschedulable=reschedulable,
                   reschedule_doctors=queries.active_doctors() if reschedulable else [],
@@ -392,8 +386,7 @@ def my_day():
         record_access(current_actor(), "schedule.my_day",
                       [a.patient_id for a in list(page.items) + pending], "doctor", doctor.id)
     return render("schedule/mine.html", block="upcoming", doctor=doctor, page=page, pending=pending,
-                  status_label=services.status_label, today=clinic_time.today(),
-                  zone=clinic_time.zone())
+                  today=clinic_time.today())
 
 
 # ---- doctors admin -------------------------------------------------------------------
@@ -435,11 +428,8 @@ def _doctor_page(doctor: Doctor, status: int = 200, error: ScheduleError | None 
     return render("schedule/doctor.html", status=status, doctor=doctor, error=error,
                   ranges=availability.availability_of(doctor.id), time_off=availability.time_off_of(doctor.id),
                   in_time_off=availability.needs_rescheduling(50, doctor.id),
-                  status_label=services.status_label,
                   weekdays=availability.WEEKDAYS, minutes=availability.SLOT_MINUTES,
-                  logins=availability.doctor_logins(), form=form or {},
-                  can_edit=current_user.role in ("admin", "doctor"),
-                  is_admin=current_user.role == "admin")
+                  logins=availability.doctor_logins(), form=form or {})
 
 
 @bp.route("/doctors/<int:doctor_id>")

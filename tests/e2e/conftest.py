@@ -3,14 +3,28 @@ from __future__ import annotations
 
 import os
 import shutil
+from datetime import date
 
 import pytest
 
-from tests.e2e.browser import ARTIFACTS, TOUCH, VIEWPORTS, layout_problems, save_screenshot, sign_in
+from portal import clinic_time
+from tests.e2e.browser import (
+    ARTIFACTS,
+    TOUCH,
+    VIEWPORTS,
+    axe_violations,
+    fill_booking,
+    layout_problems,
+    open_day,
+    save_screenshot,
+    sign_in,
+)
+from tests.factories import make_doctor, make_patient, make_slots
 from tests.helpers import running
 
 # Older test modules import these from here; new code imports them from tests.e2e.browser.
-__all__ = ["ARTIFACTS", "TOUCH", "VIEWPORTS", "layout_problems", "save_screenshot", "sign_in"]
+__all__ = ["ARTIFACTS", "TOUCH", "VIEWPORTS", "axe_violations", "fill_booking", "layout_problems", "open_day",
+           "save_screenshot", "sign_in"]
 
 CHROMIUM_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
                   "--no-first-run", "--disable-background-networking",
@@ -81,8 +95,10 @@ def new_page(browser):
     """Factory: a page in a fresh browser context (own cookies), with console capture."""
     contexts = []
 
-    def make(viewport=(1366, 768)):
-        context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+    def make(viewport=(1366, 768), bypass_csp=False):
+        # bypass_csp only to inject the test-only axe-core script (see browser.axe_violations).
+        context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]},
+                                      bypass_csp=bypass_csp)
         contexts.append(context)
         console = Console()
         page = console.attach(context.new_page())
@@ -93,3 +109,15 @@ def new_page(browser):
     yield make
     for context in contexts:
         context.close()
+
+
+@pytest.fixture
+def day_with_slots(app, staff):
+    """One doctor with tomorrow's slots, three patients; returns (date, slot ids)."""
+    doctor_id = make_doctor(app, "Dr. Browser", "KMPDC-E2E", "General surgery", user_id=staff["doctor"])
+    for i, name in enumerate(("Amani", "Baraka", "Chege")):
+        make_patient(app, name, "Wanjiku", phone=f"+25471200010{i}")
+    slot_ids = make_slots(app, doctor_id, day_offset=1, count=8)
+    with app.app_context():
+        tomorrow = date.fromordinal(clinic_time.today().toordinal() + 1).isoformat()
+    return tomorrow, slot_ids

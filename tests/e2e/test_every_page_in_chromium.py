@@ -7,7 +7,7 @@ from portal import clinic_time
 from portal.extensions import db
 from portal.models import Appointment, Doctor, Patient
 from portal.seed import DEMO_PASSWORD, seed_demo
-from tests.e2e.browser import layout_problems, save_screenshot, sign_in
+from tests.e2e.browser import axe_violations, layout_problems, save_screenshot, sign_in
 
 # Reception and admin at a desk, nurses on a landscape tablet at the station, doctors on a portrait tablet.
 SCREENS = {"admin": (1366, 768), "reception": (1366, 768), "nurse": (1024, 768), "dr.mwangi": (768, 1024)}
@@ -86,3 +86,24 @@ def test_day_list_reflows_on_a_portrait_tablet_and_stays_a_table_at_the_desk(new
     page.emulate_media(media="screen")
     desk = _day_list_frame(page)
     assert desk["header"] != "none" and desk["overflow"] <= 1 and desk["phone_label"] == "none", desk
+
+
+@pytest.mark.parametrize("user", list(PAGES))
+def test_no_serious_or_critical_accessibility_violation_on_any_page(new_page, base_url, demo, user):
+    """axe-core over every page of every role, and the side panel open on the reception grid."""
+    page = sign_in(new_page(viewport=SCREENS[user], bypass_csp=True), base_url, user, DEMO_PASSWORD)
+    problems = []
+    for path in PAGES[user]:
+        page.goto(base_url + path.format(**demo))
+        page.wait_for_load_state("networkidle")
+        problems.extend(f"{path}: {line}" for line in axe_violations(page))
+    if user == "reception":  # the booking form and an appointment, as they open beside the grid
+        page.goto(f"{base_url}/schedule/?date={demo['tomorrow']}")
+        page.locator("#grid .slot-button").first.click()
+        page.wait_for_selector("#booking-form")
+        problems.extend(f"booking panel: {line}" for line in axe_violations(page))
+        page.goto(f"{base_url}/schedule/?date={demo['appointment_day']}")
+        page.locator("#grid .slot.booked a").first.click()
+        page.wait_for_selector("#panel article.appointment")
+        problems.extend(f"appointment panel: {line}" for line in axe_violations(page))
+    assert problems == [], "\n".join(problems)

@@ -72,6 +72,12 @@ def test_an_edit_made_on_a_stale_copy_shows_what_changed_and_saves_nothing(new_p
     second.fill("#f-allergies", "Latex")
     second.click("#patient-form button[type=submit]")
     second.locator("#patient-form .stale").wait_for()
+    # The answer's alert sits at the top of a long form: it is brought into view and given focus.
+    assert second.evaluate("""() => {
+        const alert = document.querySelector('#patient-form .stale');
+        const top = alert.getBoundingClientRect().top;
+        return alert === document.activeElement && top >= 0 && top < window.innerHeight;
+    }""")
     changed = second.inner_text(".current-values")
     assert "+254722000111" in changed and "+254712000555" in changed
     with app.app_context():

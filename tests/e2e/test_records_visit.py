@@ -7,7 +7,7 @@ import pytest
 
 from portal.extensions import db
 from portal.models import Doctor
-from tests.e2e.conftest import layout_problems, save_screenshot, sign_in
+from tests.e2e.browser import layout_problems, save_screenshot, sign_in
 from tests.records.conftest import ICD_SAMPLE, make_appointment, make_patient
 
 

@@ -1,43 +1,14 @@
 """Reception books in Chromium; another desk sees it within the refresh; two desks race for one slot."""
 from __future__ import annotations
 
-from datetime import date
-
 import pytest
 
-from portal import clinic_time
 from portal.extensions import db
 from portal.models import Doctor
-from tests.e2e.browser import VIEWPORTS, layout_problems, save_screenshot, sign_in
-from tests.factories import make_doctor, make_patient, make_slots
+from tests.e2e.browser import VIEWPORTS, fill_booking, layout_problems, open_day, save_screenshot, sign_in
+from tests.factories import make_doctor, make_slots
 
 REFRESH_MS = 15_000
-
-
-@pytest.fixture
-def day_with_slots(app, staff):
-    """One doctor with tomorrow's slots, three patients; returns (date, slot ids)."""
-    doctor_id = make_doctor(app, "Dr. Browser", "KMPDC-E2E", "General surgery", user_id=staff["doctor"])
-    for i, name in enumerate(("Amani", "Baraka", "Chege")):
-        make_patient(app, name, "Wanjiku", phone=f"+25471200010{i}")
-    slot_ids = make_slots(app, doctor_id, day_offset=1, count=8)
-    with app.app_context():
-        tomorrow = date.fromordinal(clinic_time.today().toordinal() + 1).isoformat()
-    return tomorrow, slot_ids
-
-
-def open_day(page, base_url, day):
-    page.goto(f"{base_url}/schedule/?date={day}")
-    page.wait_for_selector("#grid table.day-grid")
-    return page
-
-
-def fill_booking(page, slot_id, patient_search, patient_name, reason):
-    page.click(f"#cell-{slot_id} button")
-    page.wait_for_selector("#booking-form")
-    page.fill("#booking-form input[name=q]", patient_search)
-    page.locator("#patient-options label", has_text=patient_name).click()
-    page.fill("#booking-form textarea[name=reason]", reason)
 
 
 def test_reception_books_and_another_desk_sees_it(new_page, base_url, staff, day_with_slots):
@@ -200,6 +171,7 @@ def test_reception_confirms_then_cancels_and_the_slot_is_free_again(new_page, ba
     desk.click("details.cancel summary")
     desk.select_option("details.cancel select[name=by]", "patient")
     desk.fill("details.cancel input[name=reason]", "Travelling that week")
+    desk.once("dialog", lambda dialog: dialog.accept())  # "Cancel this appointment?"
     desk.click("details.cancel button[type=submit]")
     desk.locator("#panel article[data-status=cancelled]").wait_for()
     desk.wait_for_selector(f"#cell-{slots[5]}[data-state=free] button")

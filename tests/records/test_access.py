@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import ROLES, admin_connection, login
+from tests.helpers import ROLES, admin_connection, login
 
 from .helpers import signed
 

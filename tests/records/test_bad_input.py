@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import admin_connection, csrf_from
+from tests.helpers import admin_connection, csrf_from
 
 from .helpers import signed, started
 

@@ -167,7 +167,7 @@ def test_the_notes_list_uses_indexes_for_each_filter(app, staff, doctors, loaded
 
 
 def test_the_visit_page_statement_count_does_not_grow_with_its_rows(app, staff, doctors, icd):
-    from tests.conftest import login
+    from tests.helpers import login
     counts = []
     for name, lines in (("Small", 1), ("Large", 8)):
         patient_id = make_patient(app, name)

@@ -5,7 +5,7 @@ from sqlalchemy import text
 
 from portal.extensions import db
 from portal.records import queries
-from tests.conftest import count_rows
+from tests.helpers import count_rows
 
 
 def explain_sent(app, sql: str, params) -> str:

@@ -8,7 +8,7 @@ from portal.actor import Actor
 from portal.extensions import db
 from portal.models import VitalSign
 from portal.records import services
-from tests.conftest import admin_connection
+from tests.helpers import admin_connection
 
 from .helpers import doctor, nurse, signed, started
 

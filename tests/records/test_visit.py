@@ -5,7 +5,7 @@ import re
 
 from portal.extensions import db
 from portal.models import Appointment, Consultation
-from tests.conftest import admin_connection, count_rows, csrf_from
+from tests.helpers import admin_connection, count_rows, csrf_from
 
 from .helpers import signed, started
 

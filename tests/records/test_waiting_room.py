@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from portal.records import services
-from tests.conftest import login
+from tests.helpers import login
 
 from .conftest import make_appointment, make_patient
 from .helpers import nurse, started

@@ -82,16 +82,21 @@ def test_grid_shows_the_doctors_working_that_day_and_filters_by_specialisation(a
     assert columns(none) == [] and "No doctor of Dermatology works on" in none
 
 
-def test_more_doctors_than_the_grid_holds_are_said_not_hidden(app, login_as):
+def test_forty_doctors_all_get_a_column_and_a_bound_beyond_that_is_said_not_hidden(app, login_as, monkeypatch):
+    """The grid scrolls sideways (names and times sticky), so it no longer stops at 30 doctors."""
+    from portal.schedule import queries
     ids = [make_doctor(app, f"Dr. Many {i:02d}", f"MANY-{i}", "Aesthetics" if i < 5 else "General surgery")
-           for i in range(32)]
+           for i in range(42)]
     for doctor_id in ids:
         make_slots(app, doctor_id, count=2)
     client = login_as("reception")
     page = client.get(f"/schedule/?date={tomorrow(app)}").get_data(as_text=True)
-    assert len(columns(page)) == 30 and "Showing 30 of 32 doctors working this day" in page
+    assert len(columns(page)) == 42 and "Showing" not in page
     some = client.get(f"/schedule/?date={tomorrow(app)}&spec=Aesthetics").get_data(as_text=True)
     assert len(columns(some)) == 5 and "Showing" not in some
+    monkeypatch.setattr(queries, "MAX_DOCTORS_ON_GRID", 30)  # the bound that keeps one page finite
+    page = client.get(f"/schedule/?date={tomorrow(app)}").get_data(as_text=True)
+    assert len(columns(page)) == 30 and "Showing 30 of 42 doctors working this day" in page
 
 
 def test_a_huge_specialisation_is_refused_clearly(login_as):
@@ -389,3 +394,45 @@ def test_grid_hides_booking_buttons_from_nurse(app, login_as, slots):
 def test_anonymous_is_sent_to_login(client):
     response = client.get("/schedule/grid?date=2030-01-01", headers=HX)
     assert response.status_code == 401 and "/login" in response.headers["HX-Redirect"]
+
+
+def test_history_speaks_in_words_and_both_tabs_name_the_status_alike(app, login_as, staff, doctors, slots,
+                                                                      patients):
+    """No "review:ask_info" or "cancelled → cancelled"; the patient's tab says "pending doctor review" too."""
+    from portal.extensions import db
+    from portal.schedule import services
+    with app.app_context():
+        booked = services.book(slots[doctors[0]][:1], patients[0], "Second opinion",
+                               Actor(staff["reception"], "reception"), new_key(), pending_review=True)
+        db.session.remove()
+    appointment = booked.appointment_id
+    doctor = login_as("doctor")
+    page = doctor.get("/schedule/mine").get_data(as_text=True)
+    doctor.post(f"/schedule/appointments/{appointment}/review",
+                data={"decision": "ask_info", "notes": "Referral letter?", "csrf_token": csrf_from(page)}, headers=HX)
+    tab = doctor.get(f"/patients/{patients[0]}/appointments?when=upcoming", headers=HX).get_data(as_text=True)
+    assert "pending doctor review" in tab
+    doctor.post("/logout", data={"csrf_token": csrf_from(page)})
+    desk = login_as("reception")
+    csrf = token(desk)
+    desk.post(f"/schedule/appointments/{appointment}/cancel",
+              data={"by": "patient", "reason": "Travelling", "csrf_token": csrf}, headers=HX)
+    panel = desk.get(f"/schedule/appointments/{appointment}", headers=HX).get_data(as_text=True)
+    history = re.search(r'<ol class="history">(.*?)</ol>', panel, re.S).group(1)
+    assert "Doctor asked for more information" in history and "Booked as a consultation request" in history
+    assert "Cancelled" in history and "by patient: Travelling" in history
+    assert "review:" not in history and "→" not in history and "ask_info" not in history
+
+
+def test_only_the_desk_is_offered_booking_and_the_admin_link_follows_the_view(app, login_as, doctors, slots,
+                                                                             patients):
+    """Buttons and links show exactly when their target lets the user in (may())."""
+    for role, can_book in (("reception", True), ("admin", True), ("nurse", False), ("doctor", False)):
+        client = login_as(role)
+        profile = client.get(f"/patients/{patients[0]}").get_data(as_text=True)
+        assert ('id="book-appointment"' in profile) is can_book, role
+        grid = client.get(f"/schedule/?date={tomorrow(app)}&patient_id={patients[0]}").get_data(as_text=True)
+        assert ('class="slot-button"' in grid) is can_book, role
+        assert ('id="booking-for"' in grid) is can_book, role  # "Booking for …: choose a free slot"
+        assert ("Click a free slot to book it." in grid) is can_book, role
+        client.post("/logout", data={"csrf_token": csrf_from(grid)})

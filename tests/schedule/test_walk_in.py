@@ -11,8 +11,7 @@ from portal.domain import DomainError
 from portal.extensions import db
 from portal.idempotency import new_key
 from portal.schedule import queries, services
-from tests.conftest import csrf_from, login
-from tests.schedule.conftest import assert_invariants, count
+from tests.helpers import assert_invariants, count, csrf_from, login
 
 
 def _tomorrow_at(hour: int, minute: int) -> datetime:
