@@ -63,3 +63,6 @@ def register_filters(app) -> None:
     app.add_template_filter(lambda v: local(v).strftime("%d %b %Y %H:%M"), "clinic_datetime")
     app.add_template_filter(lambda v: local(v).strftime("%H:%M"), "clinic_time")
     app.add_template_filter(lambda v: v.strftime("%a %d %b %Y"), "long_date")
+    # The one way money is shown: integer cents through Babel's en_KE format ("Ksh 1,500.00").
+    from .money import format_cents
+    app.add_template_filter(format_cents, "money")
