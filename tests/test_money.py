@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from portal.domain import BadInput
 from portal.money import MAX_CENTS, format_cents, input_value, parse_cents

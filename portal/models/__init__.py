@@ -3,8 +3,12 @@ from .audit import AuditEvent
 from .billing import Service
 from .idempotency import IdempotencyKey
 from .patients import Patient
+from .payments import (Bill, BillDiscount, BillLine, CashShift, CashShiftCount, MpesaConfirmation, Payment,
+                       PaymentReversal)
 from .schedule import Appointment, AppointmentEvent, Availability, Doctor, Slot, TimeOff
 from .staff import ROLES, LoginEvent, StaffUser
 
-__all__ = ["ROLES", "Appointment", "AppointmentEvent", "AuditEvent", "Availability", "Doctor",
-           "IdempotencyKey", "LoginEvent", "Patient", "Service", "Slot", "StaffUser", "TimeOff"]
+__all__ = ["ROLES", "Appointment", "AppointmentEvent", "AuditEvent", "Availability", "Bill", "BillDiscount",
+           "BillLine", "CashShift", "CashShiftCount", "Doctor", "IdempotencyKey", "LoginEvent",
+           "MpesaConfirmation", "Patient", "Payment", "PaymentReversal", "Service", "Slot", "StaffUser",
+           "TimeOff"]
