@@ -12,6 +12,8 @@ NAV = [
     ("Day list", "schedule.day_list"),
     ("Patients", "patients.search_page"),
     ("Doctors", "schedule.doctor_list"),
+    ("Bills", "payments.outstanding"),
+    ("Cash-up", "payments.shift_list"),
     ("Staff", "admin.staff_list"),
 ]
 

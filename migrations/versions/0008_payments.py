@@ -383,6 +383,17 @@ CREATE INDEX ix_mpesa_confirmation_received_at ON mpesa_confirmation (received_a
 CREATE INDEX ix_mpesa_confirmation_queued ON mpesa_confirmation (received_at, id) WHERE status = 'queued'""")
     op.execute("""
 CREATE UNIQUE INDEX uq_mpesa_confirmation_trans_id ON mpesa_confirmation (trans_id)""")
+    op.execute("""
+CREATE TABLE receipt_print (
+    id BIGSERIAL NOT NULL,
+    payment_id BIGINT NOT NULL,
+    printed_by BIGINT,
+    printed_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL,
+    CONSTRAINT pk_receipt_print PRIMARY KEY (id),
+    CONSTRAINT fk_receipt_print_payment_id_payment FOREIGN KEY(payment_id) REFERENCES payment (id),
+    CONSTRAINT fk_receipt_print_printed_by_staff_user FOREIGN KEY(printed_by) REFERENCES staff_user (id)
+)""")
+    op.execute("CREATE INDEX ix_receipt_print_payment_id ON receipt_print (payment_id)")
     op.execute(BALANCE_VIEW)
     for function in (SETTLE, REVERSAL_CHECK, DISCOUNT_CHECK, IMMUTABLE, SHIFT_OPEN, SHIFT_CLOSE, RECEIPT_NUMBER):
         op.execute(function)
@@ -405,7 +416,7 @@ CREATE UNIQUE INDEX uq_mpesa_confirmation_trans_id ON mpesa_confirmation (trans_
 
 def downgrade():
     op.execute("DROP VIEW bill_balance")
-    for table in ("mpesa_confirmation", "payment_reversal", "payment", "cash_shift_count", "cash_shift",
+    for table in ("receipt_print", "mpesa_confirmation", "payment_reversal", "payment", "cash_shift_count", "cash_shift",
                   "bill_discount", "bill_line", "bill"):
         op.execute(f"DROP TABLE {table}")
     for function in ("kliniki_bill_settle()", "kliniki_reversal_check()", "kliniki_discount_check()",

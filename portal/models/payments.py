@@ -231,3 +231,15 @@ class MpesaConfirmation(db.Model):
     queue_reason: Mapped[str | None] = mapped_column(String(16))
     payment_id: Mapped[int | None] = mapped_column(ForeignKey("payment.id"))
     received_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class ReceiptPrint(db.Model):
+    """Each time a receipt is printed: the first print is the original, every later one a COPY."""
+
+    __tablename__ = "receipt_print"
+    __table_args__ = (Index("ix_receipt_print_payment_id", "payment_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payment.id"))
+    printed_by: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    printed_at: Mapped[datetime] = mapped_column(server_default=func.now())
