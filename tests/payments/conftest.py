@@ -96,11 +96,11 @@ def scalar(app, sql: str, **params):
 @pytest.fixture
 def racing_app(make_app):
     """An app whose pool gives each of up to 100 threads a real connection."""
-    return make_app(DB_POOL_SIZE=20, DB_MAX_OVERFLOW=90, DB_POOL_TIMEOUT_S=30, DB_LOCK_TIMEOUT_MS=20000,
+    return make_app(DB_POOL_SIZE=20, DB_MAX_OVERFLOW=20, DB_POOL_TIMEOUT_S=30, DB_LOCK_TIMEOUT_MS=20000,
                     DB_STATEMENT_TIMEOUT_MS=30000)
 
 
-def race(app, calls):
+def race(app, calls, connect_first: bool = True):
     """Run each call in its own thread and app context (own session and connection), all at once."""
     barrier = threading.Barrier(len(calls))
     outcomes: list = [None] * len(calls)
@@ -108,7 +108,8 @@ def race(app, calls):
     def run(index, call):
         with app.app_context():
             try:
-                db.session.connection()
+                if connect_first:  # else the pool hands out connections as they free up
+                    db.session.connection()
                 barrier.wait()
                 outcomes[index] = call()
             except Exception as error:  # collected and asserted on by the test
