@@ -6,6 +6,7 @@ the bill_balance view; the database's triggers are the backstop for every rule a
 """
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, Iterable
 
@@ -534,8 +535,9 @@ def store_confirmation(payload: dict) -> int | None:
 
 
 def _json(payload: dict) -> str:
-    import json
-    return json.dumps(payload, default=str)[:20_000]
+    """The callback as stored: its first 50 fields, as printable text of at most 500 characters each."""
+    kept = {_text(key, 64) or "?": _text(value, 500) for key, value in list(payload.items())[:50]}
+    return json.dumps(kept)
 
 
 def _match_bill(session: Session, reference: str | None) -> int | None:
