@@ -75,9 +75,9 @@ DECLARE
     paid record;
     reversed bigint;
 BEGIN
-    SELECT bill_id, amount_cents INTO paid FROM payment WHERE id = NEW.payment_id FOR KEY SHARE;
-    IF paid.bill_id <> NEW.bill_id THEN
-        RAISE EXCEPTION 'reversal of payment % names another bill', NEW.payment_id
+    SELECT bill_id, method, amount_cents INTO paid FROM payment WHERE id = NEW.payment_id FOR KEY SHARE;
+    IF paid.bill_id <> NEW.bill_id OR paid.method <> NEW.method THEN
+        RAISE EXCEPTION 'reversal of payment % names another bill or method', NEW.payment_id
             USING ERRCODE = 'check_violation';
     END IF;
     SELECT coalesce(sum(amount_cents), 0) INTO reversed FROM payment_reversal WHERE payment_id = NEW.payment_id;
@@ -336,6 +336,7 @@ CREATE TABLE payment_reversal (
     payment_id BIGINT NOT NULL,
     bill_id BIGINT NOT NULL,
     kind VARCHAR(8) NOT NULL,
+    method VARCHAR(16) NOT NULL,
     amount_cents BIGINT NOT NULL,
     reason TEXT NOT NULL,
     actor_id BIGINT,
@@ -352,6 +353,8 @@ CREATE TABLE payment_reversal (
 )""")
     op.execute("""
 CREATE INDEX ix_payment_reversal_payment_id ON payment_reversal (payment_id)""")
+    op.execute("CREATE INDEX ix_payment_reversal_bill_id ON payment_reversal (bill_id)")
+    op.execute("CREATE INDEX ix_bill_discount_bill_line_id ON bill_discount (bill_line_id)")
     op.execute("""
 CREATE INDEX ix_payment_reversal_shift_id ON payment_reversal (shift_id)""")
     op.execute("""

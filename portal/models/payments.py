@@ -88,6 +88,7 @@ class BillDiscount(db.Model):
     __tablename__ = "bill_discount"
     __table_args__ = (
         Index("ix_bill_discount_bill_id", "bill_id"),
+        Index("ix_bill_discount_bill_line_id", "bill_line_id"),
         Index("ix_bill_discount_created_at", "created_at"),
         CheckConstraint("amount_cents > 0", name="amount_positive"),
         CheckConstraint("length(btrim(reason)) > 0", name="reason_given"),
@@ -188,6 +189,7 @@ class PaymentReversal(db.Model):
     __tablename__ = "payment_reversal"
     __table_args__ = (
         Index("ix_payment_reversal_payment_id", "payment_id"),
+        Index("ix_payment_reversal_bill_id", "bill_id"),
         Index("ix_payment_reversal_created_at", "created_at"),
         Index("ix_payment_reversal_shift_id", "shift_id"),
         Index("uq_payment_reversal_void", "payment_id", unique=True, postgresql_where=text("kind = 'void'")),
@@ -200,6 +202,8 @@ class PaymentReversal(db.Model):
     payment_id: Mapped[int] = mapped_column(ForeignKey("payment.id"))
     bill_id: Mapped[int] = mapped_column(ForeignKey("bill.id"))
     kind: Mapped[str] = mapped_column(String(8))
+    # The payment's method, copied (and checked by a trigger) so the cash-up sums it without a join.
+    method: Mapped[str] = mapped_column(String(16))
     amount_cents: Mapped[int] = mapped_column(BigInteger)
     reason: Mapped[str] = mapped_column(Text)
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))

@@ -204,13 +204,16 @@ def shift_payments(session: Session, shift_id: int) -> list:
 # ---- the end-of-day report -------------------------------------------------
 
 BY_METHOD = """
-SELECT m.method,
-       coalesce((SELECT sum(amount_cents) FROM payment WHERE created_at >= :start AND created_at < :end
-                 AND method = m.method), 0)::bigint AS taken_cents,
-       coalesce((SELECT sum(r.amount_cents) FROM payment_reversal r JOIN payment p ON p.id = r.payment_id
-                 WHERE r.created_at >= :start AND r.created_at < :end AND p.method = m.method), 0)::bigint
-           AS reversed_cents
-FROM unnest(CAST(:methods AS text[])) WITH ORDINALITY AS m(method, n) ORDER BY m.n
+WITH taken AS (
+    SELECT method, sum(amount_cents) AS cents FROM payment
+    WHERE created_at >= :start AND created_at < :end GROUP BY method),
+reversed AS (
+    SELECT method, sum(amount_cents) AS cents FROM payment_reversal
+    WHERE created_at >= :start AND created_at < :end GROUP BY method)
+SELECT m.method, coalesce(t.cents, 0)::bigint AS taken_cents, coalesce(x.cents, 0)::bigint AS reversed_cents
+FROM unnest(CAST(:methods AS text[])) WITH ORDINALITY AS m(method, n)
+LEFT JOIN taken t ON t.method = m.method LEFT JOIN reversed x ON x.method = m.method
+ORDER BY m.n
 """
 
 DAY_TOTALS = """
@@ -223,12 +226,14 @@ SELECT coalesce((SELECT sum(amount_cents) FROM payment WHERE created_at >= :star
                     AND created_at < :end), 0))::bigint AS net_cents
 """
 
+# Each of the day's payments finds its bill's doctor by key (LIMIT 1 keeps it a per-row lookup).
 BY_DOCTOR = """
-SELECT coalesce(d.name, 'No visit (sales)') AS doctor, count(*) AS payments, sum(p.amount_cents)::bigint AS cents
-FROM payment p JOIN bill b ON b.id = p.bill_id
-LEFT JOIN appointment a ON a.id = b.appointment_id LEFT JOIN doctor d ON d.id = a.doctor_id
+SELECT coalesce(x.doctor, 'No visit (sales)') AS doctor, count(*) AS payments, sum(p.amount_cents)::bigint AS cents
+FROM payment p
+CROSS JOIN LATERAL (SELECT d.name AS doctor FROM bill b LEFT JOIN appointment a ON a.id = b.appointment_id
+                    LEFT JOIN doctor d ON d.id = a.doctor_id WHERE b.id = p.bill_id LIMIT 1) x
 WHERE p.created_at >= :start AND p.created_at < :end
-GROUP BY d.name ORDER BY cents DESC LIMIT 100
+GROUP BY x.doctor ORDER BY cents DESC LIMIT 100
 """
 
 BY_SERVICE = """
@@ -239,9 +244,11 @@ GROUP BY l.code ORDER BY cents DESC LIMIT 100
 """
 
 REVERSALS_DAY = """
-SELECT r.id, r.kind, r.amount_cents, r.reason, r.created_at, p.receipt_number, p.method, r.bill_id,
+SELECT r.id, r.kind, r.amount_cents, r.reason, r.created_at, r.method, r.bill_id, x.receipt_number,
        u.full_name AS actor_name
-FROM payment_reversal r JOIN payment p ON p.id = r.payment_id LEFT JOIN staff_user u ON u.id = r.actor_id
+FROM payment_reversal r
+CROSS JOIN LATERAL (SELECT receipt_number FROM payment p WHERE p.id = r.payment_id LIMIT 1) x
+LEFT JOIN staff_user u ON u.id = r.actor_id
 WHERE r.created_at >= :start AND r.created_at < :end ORDER BY r.created_at, r.id LIMIT 500
 """
 

@@ -357,7 +357,7 @@ def reverse_payment(payment_id: int, kind: str, amount_cents: int | None, reason
         if not found:
             raise NotFound("There is no payment with that number.")
         bill = lock_bill(session, found[0].bill_id, open_only=False)
-        paid = fetch(session, "SELECT p.amount_cents, p.shift_id, s.closed_at AS shift_closed, "
+        paid = fetch(session, "SELECT p.method, p.amount_cents, p.shift_id, s.closed_at AS shift_closed, "
                               "(SELECT coalesce(sum(amount_cents), 0) FROM payment_reversal r "
                               "WHERE r.payment_id = p.id)::bigint AS reversed FROM payment p LEFT JOIN cash_shift s ON s.id = p.shift_id "
                               "WHERE p.id = :p", {"p": payment_id})[0]
@@ -379,9 +379,9 @@ def reverse_payment(payment_id: int, kind: str, amount_cents: int | None, reason
             shift_id = own_shift
             if shift_id is None:
                 raise Conflict("Open your cash shift before giving a refund.")
-        row = _run(session, "INSERT INTO payment_reversal (payment_id, bill_id, kind, amount_cents, reason, "
-                            "actor_id, shift_id) VALUES (:p, :b, :k, :a, :r, :u, :s) RETURNING id",
-                   {"p": payment_id, "b": bill.id, "k": kind, "a": amount, "r": reason, "u": actor.user_id,
+        row = _run(session, "INSERT INTO payment_reversal (payment_id, bill_id, kind, method, amount_cents, reason, "
+                            "actor_id, shift_id) VALUES (:p, :b, :k, :m, :a, :r, :u, :s) RETURNING id",
+                   {"p": payment_id, "b": bill.id, "k": kind, "m": paid.method, "a": amount, "r": reason, "u": actor.user_id,
                     "s": shift_id})[0]
         record_audit(session, actor, f"payment.{kind}", "payment_reversal", row.id, bill.patient_id,
                      {"payment_id": payment_id, "amount_cents": amount, "reason": reason})
@@ -440,13 +440,17 @@ def save_service(service_id: int | None, fields: ServiceInput, actor: Actor) -> 
 # ---- cashier shifts --------------------------------------------------------
 
 EXPECTED = """
+WITH taken AS (
+    SELECT method, sum(amount_cents) AS cents FROM payment WHERE shift_id = :s GROUP BY method),
+reversed AS (
+    SELECT method, sum(amount_cents) AS cents FROM payment_reversal WHERE shift_id = :s GROUP BY method)
 SELECT m.method,
-       (coalesce((SELECT sum(p.amount_cents) FROM payment p WHERE p.shift_id = :s AND p.method = m.method), 0)
-        - coalesce((SELECT sum(r.amount_cents) FROM payment_reversal r JOIN payment p ON p.id = r.payment_id
-                    WHERE r.shift_id = :s AND p.method = m.method), 0)
+       (coalesce(t.cents, 0) - coalesce(x.cents, 0)
         + CASE WHEN m.method = 'cash' THEN (SELECT opening_float_cents FROM cash_shift WHERE id = :s) ELSE 0 END
        )::bigint AS expected_cents
-FROM unnest(CAST(:methods AS text[])) WITH ORDINALITY AS m(method, n) ORDER BY m.n
+FROM unnest(CAST(:methods AS text[])) WITH ORDINALITY AS m(method, n)
+LEFT JOIN taken t ON t.method = m.method LEFT JOIN reversed x ON x.method = m.method
+ORDER BY m.n
 """
 
 
