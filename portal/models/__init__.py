@@ -3,12 +3,21 @@ from .audit import AuditEvent
 from .billing import Service
 from .idempotency import IdempotencyKey
 from .patients import Patient
-from .payments import (Bill, BillDiscount, BillLine, CashShift, CashShiftCount, MpesaConfirmation, Payment,
-                       PaymentReversal, ReceiptPrint)
+from .payments import (
+                       Bill,
+                       BillDiscount,
+                       BillLine,
+                       CashShift,
+                       CashShiftCount,
+                       MpesaConfirmation,
+                       Payment,
+                       PaymentReversal,
+                       ReceiptPrint,
+)
 from .schedule import Appointment, AppointmentEvent, Availability, Doctor, Slot, TimeOff
 from .staff import ROLES, LoginEvent, StaffUser
 
 __all__ = ["ROLES", "Appointment", "AppointmentEvent", "AuditEvent", "Availability", "Bill", "BillDiscount",
            "BillLine", "CashShift", "CashShiftCount", "Doctor", "IdempotencyKey", "LoginEvent",
-           "MpesaConfirmation", "Patient", "Payment", "PaymentReversal", "ReceiptPrint", "Service", "Slot", "StaffUser",
-           "TimeOff"]
+           "MpesaConfirmation", "Patient", "Payment", "PaymentReversal", "ReceiptPrint", "Service", "Slot",
+           "StaffUser", "TimeOff"]

@@ -11,7 +11,7 @@ import re
 from typing import Any, Iterable
 
 from flask import current_app
-from sqlalchemy import exc, text
+from sqlalchemy import exc
 from sqlalchemy.orm import Session
 
 from .. import clinic_time, idempotency
@@ -48,9 +48,10 @@ def _refused(error: exc.DBAPIError) -> Exception:
     if name in REFUSALS:
         kind, message, field = REFUSALS[name]
         return kind(message, field=field)
-    if diag is not None and getattr(diag, "message_primary", "") and "is void" in diag.message_primary:
+    message = (getattr(diag, "message_primary", "") or "") if diag is not None else ""
+    if "is void" in message:
         return Conflict("This bill is void.")
-    if diag is not None and "shift" in (getattr(diag, "message_primary", "") or "") and "closed" in diag.message_primary:
+    if "shift" in message and "closed" in message:
         return Conflict("That cash shift is closed.")
     return error
 
@@ -359,7 +360,8 @@ def reverse_payment(payment_id: int, kind: str, amount_cents: int | None, reason
         bill = lock_bill(session, found[0].bill_id, open_only=False)
         paid = fetch(session, "SELECT p.method, p.amount_cents, p.shift_id, s.closed_at AS shift_closed, "
                               "(SELECT coalesce(sum(amount_cents), 0) FROM payment_reversal r "
-                              "WHERE r.payment_id = p.id)::bigint AS reversed FROM payment p LEFT JOIN cash_shift s ON s.id = p.shift_id "
+                              "WHERE r.payment_id = p.id)::bigint AS reversed "
+                              "FROM payment p LEFT JOIN cash_shift s ON s.id = p.shift_id "
                               "WHERE p.id = :p", {"p": payment_id})[0]
         left = paid.amount_cents - paid.reversed
         if left <= 0:
@@ -381,8 +383,8 @@ def reverse_payment(payment_id: int, kind: str, amount_cents: int | None, reason
                 raise Conflict("Open your cash shift before giving a refund.")
         row = _run(session, "INSERT INTO payment_reversal (payment_id, bill_id, kind, method, amount_cents, reason, "
                             "actor_id, shift_id) VALUES (:p, :b, :k, :m, :a, :r, :u, :s) RETURNING id",
-                   {"p": payment_id, "b": bill.id, "k": kind, "m": paid.method, "a": amount, "r": reason, "u": actor.user_id,
-                    "s": shift_id})[0]
+                   {"p": payment_id, "b": bill.id, "k": kind, "m": paid.method, "a": amount, "r": reason,
+                    "u": actor.user_id, "s": shift_id})[0]
         record_audit(session, actor, f"payment.{kind}", "payment_reversal", row.id, bill.patient_id,
                      {"payment_id": payment_id, "amount_cents": amount, "reason": reason})
         result = {"reversal_id": row.id, "bill_id": bill.id, "amount_cents": amount, "kind": kind}

@@ -8,6 +8,7 @@ from datetime import date
 
 from flask import Response, current_app, jsonify, request, url_for
 from flask_login import current_user
+from sqlalchemy.orm import Session
 
 from .. import clinic_time, validation
 from ..auth.access import current_actor, public, roles
@@ -23,19 +24,31 @@ from ..web import redirect_to, render
 from . import bp, forms, queries, services
 from .forms import METHOD_LABELS
 
+
+def _db() -> Session:
+    """This request's session (the scoped session's current one)."""
+    return db.session()
+
+
 STATUS_LABELS = {"open": "Open", "partly_paid": "Partly paid", "paid": "Paid", "void": "Void"}
 
 
 @bp.app_template_global("patient_balance")
 def patient_balance(patient_id: int) -> int:
     """What a patient owes on open bills (cents), for the patients and schedule pages."""
-    return queries.patient_balance(db.session, int(patient_id))
+    return queries.patient_balance(_db(), int(patient_id))
 
 
 @bp.app_template_global("payments_may_bill")
 def payments_may_bill() -> bool:
     """True when the signed-in user may open a bill (pages outside payments show the button)."""
     return bool(getattr(current_user, "is_authenticated", False)) and current_user.role in DESK
+
+
+@bp.app_template_global("payments_new_key")
+def payments_new_key() -> str:
+    """A fresh idempotency key for a bill-opening form on another area's page."""
+    return new_key()
 
 
 @bp.app_template_filter("bill_status")
@@ -54,7 +67,7 @@ def method_label(method: str) -> str:
 
 
 def _bill_context(bill_id: int, **extra) -> dict:
-    session = db.session
+    session = _db()
     header = queries.bill(session, bill_id)
     if header is None:
         fail(404, "There is no bill with that number.")
@@ -81,7 +94,7 @@ def _refused(bill_id: int, form: str, error: DomainError):
 @bp.route("/")
 @roles(DESK)
 def outstanding():
-    page = queries.outstanding_bills(db.session, request.args.get("cursor"), request.args.get("limit", 25))
+    page = queries.outstanding_bills(_db(), request.args.get("cursor"), request.args.get("limit", 25))
     return render("payments/outstanding.html", block="rows", page=page)
 
 
@@ -177,14 +190,15 @@ def _after(bill_id: int, **extra):
 @bp.route("/receipts/<int:payment_id>")
 @roles(DESK)
 def receipt(payment_id: int):
-    session = db.session
+    session = _db()
     paid = queries.receipt(session, payment_id)
     if paid is None:
         fail(404, "There is no receipt with that number.")
     original = services.record_print(payment_id, current_actor())
     paper = validation.choice(request.args.get("paper", "a4"), "paper", ("a4", "roll"))
+    detail = queries.bill_detail(session, paid.bill_id)
     return render("payments/receipt.html", payment=paid, copy=not original, paper=paper,
-                  bill=queries.bill(session, paid.bill_id), **queries.bill_detail(session, paid.bill_id),
+                  bill=queries.bill(session, paid.bill_id), lines=detail["lines"],
                   clinic={k: current_app.config[k] for k in ("CLINIC_NAME", "CLINIC_ADDRESS", "CLINIC_KRA_PIN")})
 
 
@@ -197,7 +211,7 @@ def price_list():
     if request.args.get("after_id"):
         after = (validation.text(request.args.get("after_name"), "name", 200) or "",
                  validation.required_row_id(request.args.get("after_id"), "position"))
-    rows = queries.services(db.session, active_only=current_user.role not in ADMINS, after=after)
+    rows = queries.services(_db(), active_only=current_user.role not in ADMINS, after=after)
     return render("payments/prices.html", services=rows, categories=SERVICE_CATEGORIES, errors={}, typed={},
                   editing=None)
 
@@ -210,7 +224,7 @@ def save_price(service_id: int | None = None):
         services.save_service(service_id, forms.parse_service(request.form), current_actor())
     except DomainError as error:
         typed = {k: v[:200] for k, v in request.form.items() if k != "csrf_token"}
-        rows = queries.services(db.session, active_only=False)
+        rows = queries.services(_db(), active_only=False)
         return render("payments/prices.html", status=error.status, services=rows, categories=SERVICE_CATEGORIES,
                       errors={"form": error.message, "field": error.field}, typed=typed, editing=service_id)
     return redirect_to(url_for("payments.price_list"))
@@ -221,7 +235,7 @@ def save_price(service_id: int | None = None):
 @bp.route("/shifts")
 @roles(DESK)
 def shift_list():
-    session = db.session
+    session = _db()
     mine = None if current_user.role in ADMINS else current_user.id
     page = queries.shifts(session, mine, request.args.get("cursor"), request.args.get("limit", 25))
     return render("payments/shifts.html", page=page, open_shift=services.open_shift_id(session, current_user.id),
@@ -236,14 +250,14 @@ def open_shift():
         assert opening is not None
         shift_id = services.open_shift(current_actor(), opening)
     except DomainError as error:
-        page = queries.shifts(db.session, current_user.id, None, 25)
+        page = queries.shifts(_db(), current_user.id, None, 25)
         return render("payments/shifts.html", status=error.status, page=page, open_shift=None,
                       errors={"open": error.message})
     return redirect_to(url_for("payments.shift_page", shift_id=shift_id))
 
 
 def _shift_or_404(shift_id: int):
-    found = queries.shift(db.session, shift_id)
+    found = queries.shift(_db(), shift_id)
     if found is None or (found.cashier_id != current_user.id and current_user.role not in ADMINS):
         fail(404, "There is no such shift.")
     return found
@@ -252,7 +266,7 @@ def _shift_or_404(shift_id: int):
 @bp.route("/shifts/<int:shift_id>")
 @roles(DESK)
 def shift_page(shift_id: int, status: int = 200, errors: dict | None = None, typed: dict | None = None):
-    session = db.session
+    session = _db()
     found = _shift_or_404(shift_id)
     expected = services.expected_amounts(session, shift_id) if found.closed_at is None else {}
     return render("payments/shift.html", status=status, shift=found, expected=expected,
@@ -282,14 +296,14 @@ def _report_day() -> date:
 @bp.route("/report")
 @roles(DESK)
 def day_report():
-    report = queries.day_report(db.session, _report_day())
+    report = queries.day_report(_db(), _report_day())
     return render("payments/report.html", report=report, clinic_name=current_app.config["CLINIC_NAME"])
 
 
 @bp.route("/report.csv")
 @roles(DESK)
 def day_report_csv():
-    report = queries.day_report(db.session, _report_day())
+    report = queries.day_report(_db(), _report_day())
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["section", "item", "count", "amount_ksh", "reversed_ksh"])
@@ -303,8 +317,9 @@ def day_report_csv():
     for row in report["reversals"]:
         writer.writerow([row.kind, _csv_text(f"{row.receipt_number}: {row.reason}"), "", "",
                          _csv_money(row.amount_cents)])
-    writer.writerow(["outstanding", "bills", report["outstanding"].bills, _csv_money(report["outstanding"].cents), ""])
-    writer.writerow(["total", "net", "", _csv_money(report["totals"].net_cents), _csv_money(report["totals"].reversed_cents)])
+    outstanding, totals = report["outstanding"], report["totals"]
+    writer.writerow(["outstanding", "bills", outstanding.bills, _csv_money(outstanding.cents), ""])
+    writer.writerow(["total", "net", "", _csv_money(totals.net_cents), _csv_money(totals.reversed_cents)])
     return Response(out.getvalue(), mimetype="text/csv", headers={
         "Content-Disposition": f"attachment; filename=cash-up-{report['day'].isoformat()}.csv"})
 
@@ -340,7 +355,7 @@ def mpesa_confirmation(secret: str):
 @bp.route("/mpesa")
 @roles(DESK)
 def mpesa_queue():
-    page = queries.mpesa_queue(db.session, request.args.get("cursor"), request.args.get("limit", 25))
+    page = queries.mpesa_queue(_db(), request.args.get("cursor"), request.args.get("limit", 25))
     return render("payments/mpesa.html", block="rows", page=page, errors={})
 
 
@@ -351,7 +366,7 @@ def allocate(confirmation_id: int):
         bill_id = validation.required_row_id(request.form.get("bill_id"), "bill", field="bill_id")
         result = services.allocate_confirmation(confirmation_id, bill_id, current_actor())
     except DomainError as error:
-        page = queries.mpesa_queue(db.session, None, 25)
+        page = queries.mpesa_queue(_db(), None, 25)
         return render("payments/mpesa.html", status=error.status, page=page,
                       errors={confirmation_id: error.message})
     return redirect_to(url_for("payments.bill_page", bill_id=result["bill_id"]))

@@ -284,3 +284,12 @@ def test_a_bill_opened_from_the_desk_form(app, reception, visit):
                    {"patient_id": visit["patient_id"], "appointment_id": "1.5"}):
         assert reception.post("/payments/bills/open", data={"csrf_token": token, **fields}).status_code in (404, 422)
     assert scalar(app, "SELECT count(*) FROM bill") == 1
+
+
+def test_the_balance_and_bill_button_show_on_the_patient_record_for_the_desk_only(app, login_as, bill, visit):
+    client = login_as("reception")
+    profile = page(client, f"/patients/{visit['patient_id']}")
+    assert 'data-owed="150000"' in profile and "Owes Ksh 1,500.00" in profile
+    doctor = app.test_client()
+    assert login(doctor, "doctor1").status_code == 302
+    assert "data-owed" not in page(doctor, f"/patients/{visit['patient_id']}")

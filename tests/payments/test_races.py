@@ -24,7 +24,7 @@ def _kind(outcome) -> str:
 def test_desks_paying_one_bill_at_once_never_overpay(racing_app, bill, shifts, desk, desks, each):
     roles = ["reception", "admin"]
     outcomes = race(racing_app, [
-        (lambda role=roles[i % 2]: pay(bill, each, desk[role], "card", reference=f"T{i}"))
+        (lambda role=roles[i % 2], i=i: pay(bill, each, desk[role], "card", reference=f"T{i}"))
         for i in range(desks)])
     kinds = Counter(_kind(o) for o in outcomes)
     accepted = 150000 // each
@@ -50,14 +50,15 @@ def test_the_same_key_from_100_threads_is_one_payment_and_one_answer(racing_app,
 
 
 def test_a_void_racing_a_payment_keeps_the_bill_consistent(racing_app, app, visit, prices, shifts, desk):
-    for round_ in range(10):
+    for _ in range(10):
         with app.app_context():
             bill_id = services.open_bill(visit["patient_id"], None, desk["reception"], new_key())
             services.add_line(bill_id, prices["consult"], 1, None, desk["reception"], new_key())
             first = pay(bill_id, 100000, desk["reception"], "card", reference="T1")
         outcomes = race(racing_app, [
-            lambda: services.reverse_payment(first["payment_id"], "void", None, "wrong", desk["admin"], new_key()),
-            lambda: pay(bill_id, 50000, desk["reception"], "card", reference="T2")])
+            lambda first=first: services.reverse_payment(first["payment_id"], "void", None, "wrong", desk["admin"],
+                                                         new_key()),
+            lambda bill_id=bill_id: pay(bill_id, 50000, desk["reception"], "card", reference="T2")])
         assert all(isinstance(o, dict) for o in outcomes), outcomes
         row = figures(racing_app, bill_id)
         assert (row.paid_cents, row.balance_cents, row.status) == (50000, 100000, "partly_paid")
