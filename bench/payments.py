@@ -68,8 +68,8 @@ def prepare(url: str) -> dict:
                      "SELECT id, 'card', 100000, 'SEED', 'R-2000-' || lpad((id * 2)::text, 7, '0'), opened_at FROM bill")
         conn.execute("INSERT INTO payment (bill_id, method, amount_cents, mpesa_code, receipt_number, created_at) "
                      "SELECT id, 'mpesa', 50000, 'S' || lpad(id::text, 9, '0'), "
-                     "'R-2000-' || lpad((id * 2 + 1)::text, 7, '0'), opened_at FROM bill WHERE id %% 2 = 0")
-        conn.execute("UPDATE bill SET status = 'partly_paid' WHERE id %% 2 = 1")
+                     "'R-2000-' || lpad((id * 2 + 1)::text, 7, '0'), opened_at FROM bill WHERE id % 2 = 0")
+        conn.execute("UPDATE bill SET status = 'partly_paid' WHERE id % 2 = 1")
         conn.execute("SET session_replication_role = DEFAULT")
         shift = conn.execute("INSERT INTO cash_shift (cashier_id, opening_float_cents) VALUES (%s, 0) RETURNING id",
                              (user,)).fetchone()[0]
