@@ -4,7 +4,10 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from babel.numbers import format_currency
+from functools import lru_cache
+
+from babel import Locale
+from babel.numbers import parse_pattern
 
 from .domain import BadInput
 
@@ -12,7 +15,7 @@ CURRENCY = "KES"
 LOCALE = "en_KE"
 MAX_DIGITS = 12  # whole shillings: up to 999,999,999,999
 MAX_CENTS = 10**MAX_DIGITS * 100 - 1
-_PATTERN = "¤ #,##0.00"
+_PATTERN = parse_pattern("¤ #,##0.00")  # parsed once: Babel would parse it on every call
 _PREFIX = re.compile(r"^(?:ksh|kes|kshs)\.?\s*", re.IGNORECASE)
 # Whole part: plain digits, or thousands grouped by commas or by spaces (one kind, groups of three).
 _AMOUNT = re.compile(r"(?P<whole>[0-9]+|[0-9]{1,3}(?:,[0-9]{3})+|[0-9]{1,3}(?: [0-9]{3})+)"
@@ -52,8 +55,15 @@ def format_cents(cents: int | None) -> str:
     """Cents shown as Babel formats Kenyan shillings: 150000 -> "Ksh 1,500.00"."""
     if cents is None:
         return ""
-    amount = Decimal(int(cents)).scaleb(-2)
-    return format_currency(amount, CURRENCY, format=_PATTERN, locale=LOCALE, currency_digits=True)
+    return _formatted(int(cents))
+
+
+@lru_cache(maxsize=4096)  # a page shows the same few amounts many times (prices, totals)
+def _formatted(cents: int) -> str:
+    return _PATTERN.apply(Decimal(cents).scaleb(-2), _LOCALE, currency=CURRENCY, currency_digits=True)
+
+
+_LOCALE = Locale.parse(LOCALE)
 
 
 def input_value(cents: int | None) -> str:
