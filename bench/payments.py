@@ -71,6 +71,7 @@ def prepare(url: str) -> dict:
                      "'R-2000-' || lpad((id * 2 + 1)::text, 7, '0'), opened_at FROM bill WHERE id % 2 = 0")
         conn.execute("UPDATE bill SET status = 'partly_paid' WHERE id % 2 = 1")
         conn.execute("SET session_replication_role = DEFAULT")
+        conn.execute("UPDATE bill b SET balance_cents = v.balance_cents FROM bill_balance v WHERE v.bill_id = b.id")
         shift = conn.execute("INSERT INTO cash_shift (cashier_id, opening_float_cents) VALUES (%s, 0) RETURNING id",
                              (user,)).fetchone()[0]
         first_open = conn.execute("INSERT INTO bill (patient_id) SELECT %s + g %% %s FROM generate_series(1, %s) g "

@@ -38,10 +38,11 @@ SETTLE = """
 CREATE FUNCTION kliniki_bill_settle() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     bill_status text;
+    kept_balance bigint;
     v record;
     next_status text;
 BEGIN
-    SELECT status INTO bill_status FROM bill WHERE id = NEW.bill_id FOR NO KEY UPDATE;
+    SELECT status, balance_cents INTO bill_status, kept_balance FROM bill WHERE id = NEW.bill_id FOR NO KEY UPDATE;
     IF bill_status = 'void' THEN
         RAISE EXCEPTION 'bill % is void', NEW.bill_id USING ERRCODE = 'check_violation';
     END IF;
@@ -61,8 +62,8 @@ BEGIN
     next_status := CASE WHEN v.paid_cents = 0 THEN 'open'
                         WHEN v.balance_cents = 0 THEN 'paid'
                         ELSE 'partly_paid' END;
-    IF next_status <> bill_status THEN
-        UPDATE bill SET status = next_status WHERE id = NEW.bill_id;
+    IF next_status <> bill_status OR v.balance_cents <> kept_balance THEN
+        UPDATE bill SET status = next_status, balance_cents = v.balance_cents WHERE id = NEW.bill_id;
     END IF;
     RETURN NULL;
 END $$;
@@ -182,6 +183,7 @@ CREATE TABLE bill (
     patient_id BIGINT NOT NULL,
     appointment_id BIGINT,
     status VARCHAR(16) DEFAULT 'open' NOT NULL,
+    balance_cents BIGINT DEFAULT '0' NOT NULL,
     opened_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL,
     opened_by BIGINT,
     voided_at TIMESTAMP WITH TIME ZONE,

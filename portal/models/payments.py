@@ -44,6 +44,9 @@ class Bill(db.Model):
     patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"))
     appointment_id: Mapped[int | None] = mapped_column(ForeignKey("appointment.id"))
     status: Mapped[str] = mapped_column(String(16), default="open", server_default="open")
+    # Kept by the settle trigger from bill_balance (never written by Python), so the day's
+    # outstanding total and a patient's balance read one column instead of every bill's rows.
+    balance_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     opened_at: Mapped[datetime] = mapped_column(server_default=func.now())
     opened_by: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
     voided_at: Mapped[datetime | None]

@@ -105,9 +105,8 @@ def outstanding_bills(session: Session, cursor: str | None, limit: object) -> Pa
 
 
 PATIENT_BALANCE = """
-SELECT coalesce(sum(v.balance_cents), 0)::bigint AS owed, count(*) AS bills
-FROM bill b JOIN bill_balance v ON v.bill_id = b.id
-WHERE b.patient_id = :patient_id AND b.status IN ('open', 'partly_paid')
+SELECT coalesce(sum(balance_cents), 0)::bigint AS owed, count(*) AS bills
+FROM bill WHERE patient_id = :patient_id AND status IN ('open', 'partly_paid')
 """
 
 
@@ -253,8 +252,8 @@ WHERE r.created_at >= :start AND r.created_at < :end ORDER BY r.created_at, r.id
 """
 
 OUTSTANDING_TOTAL = """
-SELECT count(*) AS bills, coalesce(sum(v.balance_cents), 0)::bigint AS cents
-FROM bill b JOIN bill_balance v ON v.bill_id = b.id WHERE b.status IN ('open', 'partly_paid')
+SELECT count(*) AS bills, coalesce(sum(balance_cents), 0)::bigint AS cents
+FROM bill WHERE status IN ('open', 'partly_paid')
 """
 
 

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from portal.domain import DomainError
 from portal.idempotency import new_key
 from portal.payments import services
-from tests.payments.conftest import figures, pay
+from tests.payments.conftest import figures, pay, scalar
 
 AMOUNT = st.integers(min_value=1, max_value=300_000)
 STEP = st.one_of(
@@ -46,5 +46,7 @@ def test_paid_plus_balance_is_always_the_total(app, visit, prices, shifts, desk,
             assert row.paid_cents + row.balance_cents == row.total_cents
             assert 0 <= row.paid_cents <= row.total_cents
             assert row.total_cents == row.charged_cents - row.discount_cents >= 0
+            kept = scalar(app, "SELECT balance_cents FROM bill WHERE id = :b", b=bill_id)
+            assert kept == row.balance_cents  # the trigger's copy never drifts from the view
             assert row.status == ("open" if row.paid_cents == 0 else "paid" if row.balance_cents == 0
                                   else "partly_paid")
