@@ -171,3 +171,14 @@ def test_shift_close_expects_what_sql_sums_and_a_difference_needs_a_note(app, bi
 def Actor_other(desk):
     from portal.actor import Actor
     return Actor(desk["doctor"].user_id, "reception")
+
+
+def test_only_admin_voids_a_closed_shifts_payment_and_the_void_lands_in_an_open_shift(app, bill, shifts, desk):
+    with app.app_context():
+        paid = pay(bill, 50000, desk["reception"], "cash")
+        services.close_shift(shifts["reception"], {"cash": 150000}, None, desk["reception"])
+        with pytest.raises(Forbidden, match="closed"):
+            services.reverse_payment(paid["payment_id"], "refund", None, "changed mind", desk["reception"], new_key())
+        services.reverse_payment(paid["payment_id"], "void", None, "wrong patient", desk["admin"], new_key())
+    assert scalar(app, "SELECT shift_id FROM payment_reversal") == shifts["admin"]
+    assert figures(app, bill).paid_cents == 0
