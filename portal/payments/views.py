@@ -162,10 +162,10 @@ def reverse(payment_id: int):
         amount = parse_cents(request.form.get("amount"), "amount", field="amount", required=False)
         reason = forms.reason(request.form.get("reason"))
         assert kind is not None
-        services.reverse_payment(payment_id, kind, amount, reason, current_actor(), request.form.get("key"))
+        done = services.reverse_payment(payment_id, kind, amount, reason, current_actor(), request.form.get("key"))
     except DomainError as error:
         return _refused(bill_id, f"reverse-{payment_id}", error)
-    return _after(bill_id)
+    return _after(int(done["bill_id"]))
 
 
 @bp.route("/bills/<int:bill_id>/void", methods=["POST"])
