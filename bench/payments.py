@@ -23,8 +23,17 @@ import threading
 import psycopg
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Client, Gunicorn, fresh_database, load_average, migrate, percentile,  # noqa: E402
-                     print_table, run_load, run_rounds)
+from harness import (  # noqa: E402
+    Client,
+    Gunicorn,
+    fresh_database,
+    load_average,
+    migrate,
+    percentile,
+    print_table,
+    run_load,
+    run_rounds,
+)
 
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", 16))
 SECONDS = float(os.environ.get("BENCH_SECONDS", 8))
@@ -65,7 +74,8 @@ def prepare(url: str) -> dict:
                      "created_at) SELECT id, %s, 'CONS', 'Consultation', 150000, 1, 150000, opened_at FROM bill",
                      (service,))
         conn.execute("INSERT INTO payment (bill_id, method, amount_cents, reference, receipt_number, created_at) "
-                     "SELECT id, 'card', 100000, 'SEED', 'R-2000-' || lpad((id * 2)::text, 7, '0'), opened_at FROM bill")
+                     "SELECT id, 'card', 100000, 'SEED', 'R-2000-' || lpad((id * 2)::text, 7, '0'), opened_at "
+                     "FROM bill")
         conn.execute("INSERT INTO payment (bill_id, method, amount_cents, mpesa_code, receipt_number, created_at) "
                      "SELECT id, 'mpesa', 50000, 'S' || lpad(id::text, 9, '0'), "
                      "'R-2000-' || lpad((id * 2 + 1)::text, 7, '0'), opened_at FROM bill WHERE id % 2 = 0")

@@ -267,8 +267,8 @@ def void_bill(bill_id: int, reason: str, actor: Actor) -> None:
             return
         if balance(session, bill_id).paid_cents:
             raise Conflict("Money is still paid on this bill: refund or void the payments first.")
-        fetch(session, "UPDATE bill SET status = 'void', balance_cents = 0, voided_at = now(), voided_by = :u, void_reason = :r "
-                       "WHERE id = :b", {"u": actor.user_id, "r": reason, "b": bill_id})
+        fetch(session, "UPDATE bill SET status = 'void', balance_cents = 0, voided_at = now(), voided_by = :u, "
+                       "void_reason = :r WHERE id = :b", {"u": actor.user_id, "r": reason, "b": bill_id})
         record_audit(session, actor, "bill.void", "bill", bill_id, bill.patient_id, {"reason": reason})
 
 
