@@ -399,10 +399,24 @@ CREATE TABLE receipt_print (
     CONSTRAINT fk_receipt_print_printed_by_staff_user FOREIGN KEY(printed_by) REFERENCES staff_user (id)
 )""")
     op.execute("CREATE INDEX ix_receipt_print_payment_id ON receipt_print (payment_id)")
+    op.execute("""
+CREATE TABLE insurance_claim_outcome (
+    id BIGSERIAL NOT NULL,
+    payment_id BIGINT NOT NULL,
+    outcome VARCHAR(8) NOT NULL,
+    note TEXT,
+    actor_id BIGINT,
+    created_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL,
+    CONSTRAINT pk_insurance_claim_outcome PRIMARY KEY (id),
+    CONSTRAINT ck_insurance_claim_outcome_outcome_known CHECK (outcome IN ('settled', 'rejected')),
+    CONSTRAINT fk_insurance_claim_outcome_payment_id_payment FOREIGN KEY(payment_id) REFERENCES payment (id),
+    CONSTRAINT fk_insurance_claim_outcome_actor_id_staff_user FOREIGN KEY(actor_id) REFERENCES staff_user (id)
+)""")
+    op.execute("CREATE UNIQUE INDEX uq_insurance_claim_outcome_payment_id ON insurance_claim_outcome (payment_id)")
     op.execute(BALANCE_VIEW)
     for function in (SETTLE, REVERSAL_CHECK, DISCOUNT_CHECK, IMMUTABLE, SHIFT_OPEN, SHIFT_CLOSE, RECEIPT_NUMBER):
         op.execute(function)
-    for table in MONEY_TABLES + ("cash_shift_count",):
+    for table in MONEY_TABLES + ("cash_shift_count", "insurance_claim_outcome"):
         op.execute(f"CREATE TRIGGER {table}_never_changes BEFORE UPDATE OR DELETE ON {table} "
                    "FOR EACH ROW EXECUTE FUNCTION kliniki_refuse_change()")
     for table in MONEY_TABLES:
@@ -421,7 +435,7 @@ CREATE TABLE receipt_print (
 
 def downgrade():
     op.execute("DROP VIEW bill_balance")
-    for table in ("receipt_print", "mpesa_confirmation", "payment_reversal", "payment", "cash_shift_count", "cash_shift",
+    for table in ("insurance_claim_outcome", "receipt_print", "mpesa_confirmation", "payment_reversal", "payment", "cash_shift_count", "cash_shift",
                   "bill_discount", "bill_line", "bill"):
         op.execute(f"DROP TABLE {table}")
     for function in ("kliniki_bill_settle()", "kliniki_reversal_check()", "kliniki_discount_check()",

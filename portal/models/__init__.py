@@ -9,6 +9,7 @@ from .payments import (
                        BillLine,
                        CashShift,
                        CashShiftCount,
+    InsuranceClaimOutcome,
                        MpesaConfirmation,
                        Payment,
                        PaymentReversal,
@@ -18,6 +19,7 @@ from .schedule import Appointment, AppointmentEvent, Availability, Doctor, Slot,
 from .staff import ROLES, LoginEvent, StaffUser
 
 __all__ = ["ROLES", "Appointment", "AppointmentEvent", "AuditEvent", "Availability", "Bill", "BillDiscount",
-           "BillLine", "CashShift", "CashShiftCount", "Doctor", "IdempotencyKey", "LoginEvent",
+           "BillLine", "CashShift", "CashShiftCount", "Doctor", "IdempotencyKey", "InsuranceClaimOutcome",
+           "LoginEvent",
            "MpesaConfirmation", "Patient", "Payment", "PaymentReversal", "ReceiptPrint", "Service", "Slot",
            "StaffUser", "TimeOff"]

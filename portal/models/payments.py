@@ -250,3 +250,20 @@ class ReceiptPrint(db.Model):
     payment_id: Mapped[int] = mapped_column(ForeignKey("payment.id"))
     printed_by: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
     printed_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class InsuranceClaimOutcome(db.Model):
+    """The insurer's answer to an insurance payment (a claim until then): settled, or rejected (then voided)."""
+
+    __tablename__ = "insurance_claim_outcome"
+    __table_args__ = (
+        Index("uq_insurance_claim_outcome_payment_id", "payment_id", unique=True),
+        CheckConstraint("outcome IN ('settled', 'rejected')", name="outcome_known"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payment.id"))
+    outcome: Mapped[str] = mapped_column(String(8))
+    note: Mapped[str | None] = mapped_column(Text)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())

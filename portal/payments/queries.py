@@ -58,7 +58,9 @@ SELECT p.id, p.method, p.amount_cents, p.tendered_cents, p.change_cents, p.refer
        p.member_number, p.preauth_number, p.receipt_number, p.created_at, p.shift_id, u.full_name AS cashier_name,
        coalesce((SELECT sum(amount_cents) FROM payment_reversal r WHERE r.payment_id = p.id), 0)::bigint
            AS reversed_cents,
-       EXISTS (SELECT 1 FROM payment_reversal r WHERE r.payment_id = p.id AND r.kind = 'void') AS voided
+       EXISTS (SELECT 1 FROM payment_reversal r WHERE r.payment_id = p.id AND r.kind = 'void') AS voided,
+       CASE WHEN p.method = 'insurance' THEN coalesce(
+           (SELECT outcome FROM insurance_claim_outcome c WHERE c.payment_id = p.id), 'claimed') END AS claim_status
 FROM payment p LEFT JOIN staff_user u ON u.id = p.cashier_id
 WHERE p.bill_id = :bill_id ORDER BY p.id LIMIT :limit
 """

@@ -393,6 +393,35 @@ def reverse_payment(payment_id: int, kind: str, amount_cents: int | None, reason
         return result
 
 
+def record_claim_outcome(payment_id: int, outcome: str, note: str | None, actor: Actor) -> None:
+    """The insurer settled or rejected an insurance payment; a rejection voids it (a new row)."""
+    if outcome not in ("settled", "rejected"):
+        raise BadInput("Choose settled or rejected.", field="outcome")
+    if not actor.in_group(DESK):
+        raise Forbidden("Only reception or admin record insurers' answers.")
+    if outcome == "rejected" and not note:
+        raise BadInput("Say why the insurer rejected the claim.", field="note")
+    with transaction() as session:
+        found = fetch(session, "SELECT bill_id, method, amount_cents FROM payment WHERE id = :p", {"p": payment_id})
+        if not found or found[0].method != "insurance":
+            raise NotFound("There is no insurance claim with that number.")
+        bill = lock_bill(session, found[0].bill_id, open_only=False)
+        rows = _run(session, "INSERT INTO insurance_claim_outcome (payment_id, outcome, note, actor_id) "
+                             "VALUES (:p, :o, :n, :u) ON CONFLICT (payment_id) DO NOTHING RETURNING id",
+                    {"p": payment_id, "o": outcome, "n": note, "u": actor.user_id})
+        if not rows:
+            raise Conflict("The insurer's answer on this claim is already recorded.")
+        if outcome == "rejected":
+            left = fetch(session, "SELECT p.amount_cents - (SELECT coalesce(sum(amount_cents), 0) FROM "
+                                  "payment_reversal r WHERE r.payment_id = p.id)::bigint AS left_cents "
+                                  "FROM payment p WHERE p.id = :p", {"p": payment_id})[0].left_cents
+            if left > 0:
+                _run(session, "INSERT INTO payment_reversal (payment_id, bill_id, kind, method, amount_cents, reason, "
+                              "actor_id, shift_id) VALUES (:p, :b, 'void', 'insurance', :a, :r, :u, NULL)",
+                     {"p": payment_id, "b": bill.id, "a": left, "r": f"claim rejected: {note}", "u": actor.user_id})
+        record_audit(session, actor, f"claim.{outcome}", "payment", payment_id, bill.patient_id, {"note": note})
+
+
 def record_view(bill_id: int, patient_id: int, actor: Actor) -> None:
     """Audit that a bill (a patient's data) was shown."""
     with transaction() as session:

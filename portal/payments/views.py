@@ -168,6 +168,21 @@ def reverse(payment_id: int):
     return _after(int(done["bill_id"]))
 
 
+@bp.route("/payments/<int:payment_id>/claim", methods=["POST"])
+@roles(DESK)
+def claim_outcome(payment_id: int):
+    bill_id = validation.required_row_id(request.form.get("bill_id"), "bill")
+    try:
+        outcome = validation.choice(request.form.get("outcome"), "claim outcome", ("settled", "rejected"),
+                                    field="outcome")
+        note = validation.text(request.form.get("note"), "note", forms.REASON_MAX, field="note")
+        assert outcome is not None
+        services.record_claim_outcome(payment_id, outcome, note, current_actor())
+    except DomainError as error:
+        return _refused(bill_id, f"claim-{payment_id}", error)
+    return _after(bill_id)
+
+
 @bp.route("/bills/<int:bill_id>/void", methods=["POST"])
 @roles(ADMINS)
 def void_bill(bill_id: int):

@@ -172,7 +172,8 @@ def test_doctors_and_nurses_cannot_take_or_void_money(app, login_as, bill, role,
     client = login_as(role)
     token = csrf_from(page(client, "/payments/prices"))
     for url in (f"/payments/bills/{bill}/payments", f"/payments/payments/{paid['payment_id']}/reverse",
-                f"/payments/bills/{bill}/void", f"/payments/bills/{bill}/lines", f"/payments/bills/{bill}/discounts",
+                f"/payments/bills/{bill}/void", f"/payments/bills/{bill}/lines",
+                f"/payments/payments/{paid['payment_id']}/claim", f"/payments/bills/{bill}/discounts",
                 "/payments/shifts/open", "/payments/bills/open"):
         response = client.post(url, data={"csrf_token": token, "method": "cash", "amount": "1", "kind": "void",
                                           "reason": "x", "bill_id": bill, "patient_id": 1})
@@ -293,3 +294,19 @@ def test_the_balance_and_bill_button_show_on_the_patient_record_for_the_desk_onl
     doctor = app.test_client()
     assert login(doctor, "doctor1").status_code == 302
     assert "data-owed" not in page(doctor, f"/patients/{visit['patient_id']}")
+
+
+def test_the_insurers_answer_from_the_bill_page(app, reception, bill, desk):
+    with app.app_context():
+        claim = pay(bill, 100000, desk["reception"], "insurance", insurer="NHIF", member_number="M-1")
+    html = page(reception, f"/payments/bills/{bill}")
+    assert "claim pending" in html
+    base = {"csrf_token": csrf_from(html), "bill_id": bill}
+    for fields in ({"outcome": "maybe"}, {"outcome": "rejected", "note": ""}, {"outcome": "settled", "note": "\x00"}):
+        response = reception.post(f"/payments/payments/{claim['payment_id']}/claim", headers=HX,
+                                  data={**base, **fields})
+        assert response.status_code == 422, fields
+    assert scalar(app, "SELECT count(*) FROM insurance_claim_outcome") == 0
+    done = reception.post(f"/payments/payments/{claim['payment_id']}/claim", headers=HX,
+                          data={**base, "outcome": "settled"})
+    assert done.status_code == 200 and "claim settled" in done.get_data(as_text=True)

@@ -182,3 +182,22 @@ def test_only_admin_voids_a_closed_shifts_payment_and_the_void_lands_in_an_open_
         services.reverse_payment(paid["payment_id"], "void", None, "wrong patient", desk["admin"], new_key())
     assert scalar(app, "SELECT shift_id FROM payment_reversal") == shifts["admin"]
     assert figures(app, bill).paid_cents == 0
+
+
+def test_an_insurance_payment_is_a_claim_until_the_insurer_answers(app, bill, shifts, desk):
+    with app.app_context():
+        first = pay(bill, 100000, desk["reception"], "insurance", insurer="NHIF", member_number="M-1",
+                    preauth_number="PA-9")
+        second = pay(bill, 50000, desk["reception"], "insurance", insurer="AAR", member_number="M-2")
+        with pytest.raises(BadInput, match="why"):
+            services.record_claim_outcome(second["payment_id"], "rejected", None, desk["reception"])
+        services.record_claim_outcome(first["payment_id"], "settled", None, desk["reception"])
+        with pytest.raises(Conflict, match="already"):
+            services.record_claim_outcome(first["payment_id"], "rejected", "late", desk["admin"])
+        services.record_claim_outcome(second["payment_id"], "rejected", "not covered", desk["reception"])
+        from portal.payments import queries
+        statuses = [p.claim_status for p in queries.bill_detail(db.session, bill)["payments"]]
+        db.session.rollback()
+    assert statuses == ["settled", "rejected"]
+    row = figures(app, bill)
+    assert (row.paid_cents, row.balance_cents, row.status) == (100000, 50000, "partly_paid")
