@@ -103,6 +103,7 @@ def _register_blueprints(app: Flask) -> None:
     from .auth import bp as auth_bp
     from .ops import bp as ops_bp
     from .patients import bp as patients_bp
+    from .payments import bp as payments_bp
     from .records import bp as records_bp
     from .schedule import bp as schedule_bp
 
@@ -112,6 +113,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(schedule_bp, url_prefix="/schedule")
     app.register_blueprint(patients_bp, url_prefix="/patients")
     app.register_blueprint(records_bp, url_prefix="/records")
+    app.register_blueprint(payments_bp, url_prefix="/payments")
 
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "

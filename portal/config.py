@@ -84,3 +84,11 @@ class Config:
         # How often each gunicorn worker checks whether the day's upkeep is due (0: never).
         self.UPKEEP_POLL_S = _float("UPKEEP_POLL_S", 60)
         self.MAX_CONTENT_LENGTH = 1024 * 1024
+        # Payments: what receipts print, reception's discount limit, the M-Pesa callback's secret.
+        self.CLINIC_NAME = os.environ.get("CLINIC_NAME", "Kliniki Clinic")
+        self.CLINIC_ADDRESS = os.environ.get("CLINIC_ADDRESS", "")
+        self.CLINIC_KRA_PIN = os.environ.get("CLINIC_KRA_PIN", "")
+        self.PAYMENTS_RECEPTION_DISCOUNT_PERCENT = _int("PAYMENTS_RECEPTION_DISCOUNT_PERCENT", 10)
+        self.MPESA_CALLBACK_SECRET = os.environ.get("MPESA_CALLBACK_SECRET", "")
+        # Comma-separated addresses allowed to call the M-Pesa confirmation URL (blank: any).
+        self.MPESA_ALLOWED_IPS = os.environ.get("MPESA_ALLOWED_IPS", "")

@@ -14,6 +14,8 @@ NAV = [
     ("Notes", "records.notes"),
     ("Patients", "patients.search_page"),
     ("Doctors", "schedule.doctor_list"),
+    ("Bills", "payments.outstanding"),
+    ("Cash-up", "payments.shift_list"),
     ("Staff", "admin.staff_list"),
 ]
 

@@ -71,6 +71,9 @@ def register_filters(app) -> None:
     app.add_template_filter(labels.status_label, "status_label")
     app.add_template_filter(lambda event: labels.event_label(event.action, event.to_status), "event_label")
     app.add_template_global(printed_at)
+    # The one way money is shown: integer cents through Babel's en_KE format ("Ksh 1,500.00").
+    from .money import format_cents
+    app.add_template_filter(format_cents, "money")
 
 
 def printed_at() -> str:

@@ -2,13 +2,13 @@
 from failures, addresses an account has signed in from, and an admin's clearing of a sign-in lock
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0009'
-down_revision = '0007'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 

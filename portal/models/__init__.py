@@ -3,6 +3,18 @@ from .audit import AuditEvent
 from .billing import Service
 from .idempotency import IdempotencyKey
 from .patients import Patient
+from .payments import (
+    Bill,
+    BillDiscount,
+    BillLine,
+    CashShift,
+    CashShiftCount,
+    InsuranceClaimOutcome,
+    MpesaConfirmation,
+    Payment,
+    PaymentReversal,
+    ReceiptPrint,
+)
 from .records import (
     Addendum,
     Allergy,
@@ -17,7 +29,8 @@ from .records import (
 from .schedule import Appointment, AppointmentEvent, Availability, Doctor, Slot, TimeOff
 from .staff import ROLES, LoginEvent, StaffSession, StaffUser
 
-__all__ = ["ROLES", "Addendum", "Allergy", "Appointment", "AppointmentEvent", "AuditEvent", "Availability",
-           "Consultation", "ConsultationService", "Diagnosis", "Doctor", "Icd10Code", "IdempotencyKey",
-           "LoginEvent", "Patient", "Prescription", "RecordAccessGrant", "Service", "Slot", "StaffSession",
-           "StaffUser", "TimeOff", "VitalSign"]
+__all__ = ["ROLES", "Addendum", "Allergy", "Appointment", "AppointmentEvent", "AuditEvent", "Availability", "Bill",
+           "BillDiscount", "BillLine", "CashShift", "CashShiftCount", "Consultation", "ConsultationService",
+           "Diagnosis", "Doctor", "Icd10Code", "IdempotencyKey", "InsuranceClaimOutcome", "LoginEvent",
+           "MpesaConfirmation", "Patient", "Payment", "PaymentReversal", "Prescription", "ReceiptPrint",
+           "RecordAccessGrant", "Service", "Slot", "StaffSession", "StaffUser", "TimeOff", "VitalSign"]

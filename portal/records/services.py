@@ -42,6 +42,7 @@ from ..models import (
 )
 from ..models.records import CODE_SYSTEM_ICD10, ICD10_VERSION
 from ..schedule import services as schedule
+from .signals import consultation_signed
 
 NOTE_FIELDS = ("subjective", "objective", "assessment", "plan")
 MAX_NOTE = 20_000
@@ -543,6 +544,9 @@ def sign(consultation_id: int, key: str | None, actor: Actor) -> dict[str, Any]:
             session.flush()
             result = {"consultation_id": consultation.id, "signed_at": consultation.signed_at.isoformat(),
                       "content_sha256": consultation.content_sha256, "services": len(services)}
+            consultation_signed.send(None, session=session, appointment_id=appointment.id,
+                                     consultation_id=consultation.id, actor=actor,
+                                     services=[(line.service_id, line.quantity) for line in services])
             record_audit(session, actor, "records.consultation.sign", "consultation", consultation.id,
                          consultation.patient_id, {"sha256": consultation.content_sha256,
                                                    "services": len(services)})

@@ -375,7 +375,8 @@ def notes():
     args = {k: v for k, v in {"doctor_id": doctor_id if not mine else None, "patient_id": patient_id,
                               "from": day_from, "to": day_to, "all": "1" if not mine and actor.role == DOCTOR
                               else None}.items() if v}
-    return render("records/notes.html", block="rows", page=page, mine=mine, doctors=queries.doctors(session),
+    return render("records/notes.html", block="rows", page=page, mine=mine, doctor_view=actor.role == DOCTOR,
+                  doctors=queries.doctors(session),
                   doctor_id=doctor_id, patient_id=patient_id, day_from=day_from, day_to=day_to, args=args)
 
 
