@@ -101,6 +101,7 @@ def _init_login(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     from .admin import bp as admin_bp
     from .auth import bp as auth_bp
+    from .dashboard import bp as dashboard_bp
     from .ops import bp as ops_bp
     from .patients import bp as patients_bp
     from .schedule import bp as schedule_bp
@@ -110,6 +111,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(admin_bp, url_prefix="/admin")
     app.register_blueprint(schedule_bp, url_prefix="/schedule")
     app.register_blueprint(patients_bp, url_prefix="/patients")
+    app.register_blueprint(dashboard_bp, url_prefix="/dashboard")
 
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
