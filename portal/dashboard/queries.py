@@ -112,20 +112,19 @@ def by_doctor(day: date, session: AnySession | None = None) -> list:
 # Check-in to consultation start, from the appointment's status history: the last check-in
 # before the first consultation start (a check-in undone and redone counts from the later one).
 WAITS_SQL = """
-WITH visit AS (
-    SELECT a.id, a.status,
-           min(e.at) FILTER (WHERE e.to_status = 'in_consultation') AS started_at,
-           max(e.at) FILTER (WHERE e.to_status = 'checked_in') AS checked_in_at
+WITH wait AS (  -- only these statuses can have been checked in and not cancelled since
+    SELECT a.status, v.checked_in_at, v.started_at,
+           date_part('epoch', v.started_at - v.checked_in_at) / 60.0 AS minutes
     FROM appointment a
-    JOIN appointment_event e ON e.appointment_id = a.id
+    CROSS JOIN LATERAL (
+        SELECT max(e.at) FILTER (WHERE e.to_status = 'checked_in') AS checked_in_at,
+               min(e.at) FILTER (WHERE e.to_status = 'in_consultation') AS started_at
+        FROM appointment_event e
+        WHERE e.appointment_id = a.id AND e.action = 'status'
+          AND e.to_status IN ('checked_in', 'in_consultation')) v
     WHERE a.starts_at >= :start AND a.starts_at < :end
-      AND e.action = 'status' AND e.to_status IN ('checked_in', 'in_consultation')
-    GROUP BY a.id, a.status
-), wait AS (
-    SELECT status, checked_in_at, started_at,
-           extract(epoch FROM started_at - checked_in_at) / 60.0 AS minutes
-    FROM visit
-    WHERE checked_in_at IS NOT NULL
+      AND a.status IN ('checked_in', 'in_consultation', 'completed')
+      AND v.checked_in_at IS NOT NULL
 )
 SELECT count(minutes) FILTER (WHERE minutes >= 0) AS seen,
        round(avg(minutes) FILTER (WHERE minutes >= 0)::numeric, 1) AS mean_minutes,
@@ -135,7 +134,7 @@ SELECT count(minutes) FILTER (WHERE minutes >= 0) AS seen,
               FILTER (WHERE minutes >= 0))::numeric, 1) AS p90_minutes,
        round(max(minutes) FILTER (WHERE minutes >= 0)::numeric, 1) AS max_minutes,
        count(*) FILTER (WHERE status = 'checked_in') AS waiting_now,
-       round((extract(epoch FROM CAST(:now AS timestamptz) - min(checked_in_at)
+       round((date_part('epoch', CAST(:now AS timestamptz) - min(checked_in_at)
               FILTER (WHERE status = 'checked_in')) / 60.0)::numeric, 1) AS longest_waiting_minutes,
        {bands}
 FROM wait"""
@@ -181,21 +180,31 @@ def waits(span: DateRange, session: AnySession | None = None) -> Waits:
 
 # One row per day (or week) of the range with appointments, then the range's total (bucket NULL).
 RATES_SQL = """
-SELECT (date_trunc(:unit, a.starts_at AT TIME ZONE :tz))::date AS bucket,
-       count(*) AS appointments,
-       count(*) FILTER (WHERE a.status = 'cancelled') AS cancelled,
-       count(*) FILTER (WHERE a.status = 'cancelled' AND a.cancelled_by = 'patient') AS cancelled_by_patient,
-       count(*) FILTER (WHERE a.status = 'cancelled' AND a.cancelled_by = 'clinic') AS cancelled_by_clinic,
-       count(*) FILTER (WHERE a.status IN ('checked_in', 'in_consultation', 'completed', 'no_show')) AS outcomes,
-       count(*) FILTER (WHERE a.status = 'no_show') AS no_show,
-       round(100.0 * count(*) FILTER (WHERE a.status = 'cancelled') / nullif(count(*), 0), 1) AS cancellation_rate,
-       round(100.0 * count(*) FILTER (WHERE a.status = 'no_show')
-             / nullif(count(*) FILTER (WHERE a.status IN ('checked_in', 'in_consultation', 'completed',
-                                                          'no_show')), 0), 1) AS no_show_rate
-FROM appointment a
-WHERE a.starts_at >= :start AND a.starts_at < :end
-GROUP BY ROLLUP (1)
-ORDER BY 1 NULLS LAST"""
+WITH counted AS (  -- the rows grouped once; the figures are sums over these few groups
+    SELECT (date_trunc(:unit, a.starts_at AT TIME ZONE :tz))::date AS bucket, a.status, a.cancelled_by,
+           count(*) AS n
+    FROM appointment a
+    WHERE a.starts_at >= :start AND a.starts_at < :end
+    GROUP BY 1, 2, 3
+)
+SELECT bucket,
+       coalesce(sum(n), 0)::bigint AS appointments,
+       coalesce(sum(n) FILTER (WHERE status = 'cancelled'), 0)::bigint AS cancelled,
+       coalesce(sum(n) FILTER (WHERE status = 'cancelled' AND cancelled_by = 'patient'), 0)::bigint
+           AS cancelled_by_patient,
+       coalesce(sum(n) FILTER (WHERE status = 'cancelled' AND cancelled_by = 'clinic'), 0)::bigint
+           AS cancelled_by_clinic,
+       coalesce(sum(n) FILTER (WHERE status IN ('checked_in', 'in_consultation', 'completed', 'no_show')), 0)::bigint
+           AS outcomes,
+       coalesce(sum(n) FILTER (WHERE status = 'no_show'), 0)::bigint AS no_show,
+       round(100.0 * coalesce(sum(n) FILTER (WHERE status = 'cancelled'), 0) / nullif(sum(n), 0), 1)
+           AS cancellation_rate,
+       round(100.0 * coalesce(sum(n) FILTER (WHERE status = 'no_show'), 0)
+             / nullif(sum(n) FILTER (WHERE status IN ('checked_in', 'in_consultation', 'completed', 'no_show')), 0),
+             1) AS no_show_rate
+FROM counted
+GROUP BY ROLLUP (bucket)
+ORDER BY bucket NULLS LAST"""
 
 
 @dataclass
