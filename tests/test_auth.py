@@ -301,9 +301,9 @@ def test_an_admin_resetting_their_own_password_stays_signed_in_elsewhere_ends(ap
 
 
 @pytest.mark.parametrize("target, expected", [
-    ("/admin/staff", "/admin/staff"), ("//evil.example/", "/admin/staff"),
-    ("https://evil.example/", "/admin/staff"), ("/\\evil.example", "/admin/staff"),
-    ("javascript:alert(1)", "/admin/staff"),
+    ("/admin/staff", "/admin/staff"), ("//evil.example/", "/dashboard/"),
+    ("https://evil.example/", "/dashboard/"), ("/\\evil.example", "/dashboard/"),
+    ("javascript:alert(1)", "/dashboard/"),
 ])
 def test_login_only_follows_local_next_targets(client, staff, target, expected):
     token = csrf_from(client.get("/login").get_data(as_text=True))

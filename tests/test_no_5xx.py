@@ -50,7 +50,7 @@ def demo_ids(app) -> dict:
         slot = db.session.scalar(select(Slot.id).where(Slot.doctor_id == mwangi, Slot.status == "open",
                                                        Slot.starts_at > clinic_time.now()).order_by(Slot.starts_at))
         return {"patient_id": appointment.patient_id, "appointment_id": appointment.id, "doctor_id": mwangi,
-                "slot_id": slot, "field": "phone", "time_off_id": 1, "user_id": 1,
+                "slot_id": slot, "field": "phone", "time_off_id": 1, "user_id": 1, "report": "attendance",
                 "patients": db.session.scalar(select(Patient.id))}
 
 

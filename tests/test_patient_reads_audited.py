@@ -37,7 +37,7 @@ def _demo(app) -> dict:
         patient = db.session.get(Patient, appointment.patient_id)
         return {
             "path": {"patient_id": patient.id, "appointment_id": appointment.id, "doctor_id": mwangi,
-                     "slot_id": slot, "field": "phone", "time_off_id": 1},
+                     "slot_id": slot, "field": "phone", "time_off_id": 1, "report": "attendance"},
             "query": {"patient_id": patient.id, "q": patient.last_name, "doctor_id": mwangi,
                       "date": clinic_time.local_date(appointment.starts_at).isoformat()},
             "patients": patients,

@@ -4,8 +4,8 @@ their status, doctor and who cancelled; check-in and consultation-start events b
 Revision ID: 0010
 Revises: 0006
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = '0010'
 down_revision = '0006'

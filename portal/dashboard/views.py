@@ -40,8 +40,9 @@ def index():
         context = Context(clinic_time.today(), queries.date_range(None, None))
     sections = [(report, report.load(context)) for report in reports.REPORTS]
     span, buckets = context.span, queries.buckets(context.span)
-    csv_urls = {report.name: url_for("dashboard.export", report=report.name, **{
-        "from": span.first.isoformat(), "to": span.last.isoformat()}) for report in reports.REPORTS}
+    asked = {"from": span.first.isoformat(), "to": span.last.isoformat()}
+    csv_urls = {report.name: url_for("dashboard.export", report=report.name, **asked)  # type: ignore[arg-type]
+                for report in reports.REPORTS}
     return render("dashboard/index.html", status=error.status if error else 200, context=context,
                   sections=sections, error=error, max_days=queries.MAX_RANGE_DAYS, csv_urls=csv_urls,
                   points=lambda series, attribute: reports.points(series, buckets, attribute))
