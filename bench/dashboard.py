@@ -9,9 +9,10 @@ of the completed appointments, with waits of 0-60 minutes), then serves the app 
 
 It prints p50/p95 of, one client at a time, after a warm-up:
 - the admin dashboard over HTTP (/dashboard/, default 30-day range, and a 366-day range), its six
-  statements in-process, and the naive pattern on the same data: load the range's appointment,
-  event, slot and patient rows into Python and count there (in-process, so the naive figure has
-  no HTTP or rendering in it: the ratio understates the difference);
+  statements in-process, and the naive pattern on the same data: load today's appointment and
+  event rows and the range's appointment, slot and patient rows into Python and count there
+  (in-process, so the naive figure has no HTTP or rendering in it: the ratio understates the
+  difference);
 - the reception day grid over HTTP (/schedule/?date=, the day with most slots in the coming week,
   all doctors working that day up to the grid's 30 columns), Kliniki's day_grid() in-process, and
   the naive grid: the day's slots, then each booked slot's appointment and patient one query each.
@@ -149,7 +150,7 @@ def naive_dashboard(conn, today: date, first: date, last: date, tz) -> dict:
     events = conn.execute("SELECT e.appointment_id, e.to_status, e.at FROM appointment_event e "
                           "JOIN appointment a ON a.id = e.appointment_id WHERE a.starts_at >= %s "
                           "AND a.starts_at < %s AND e.to_status IN ('checked_in', 'in_consultation')",
-                          (start, end)).fetchall()
+                          (day_start, day_end)).fetchall()
     marks: dict[int, dict[str, datetime]] = defaultdict(dict)
     for appointment_id, to_status, at in events:
         marks[appointment_id][to_status] = at
@@ -228,7 +229,7 @@ def main() -> None:
                 context_span = queries.DateRange(first, today)
                 queries.by_status(today)
                 queries.by_doctor(today)
-                queries.waits(context_span)
+                queries.waits(queries.DateRange(today, today))
                 queries.rates(context_span)
                 queries.utilisation(context_span)
                 queries.new_patients(context_span)

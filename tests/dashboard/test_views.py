@@ -66,6 +66,14 @@ def test_the_page_shows_the_figures_as_charts_and_tables(login_as, clinic):
     assert " style=" not in page and "<script>" not in page  # the CSP forbids both
 
 
+def test_todays_sections_ignore_the_range(login_as, clinic):
+    page = login_as("admin").get("/dashboard/", query_string={"from": "2031-05-01", "to": "2031-05-31"})
+    body = page.get_data(as_text=True)
+    assert "<dt>Median wait</dt><dd>12.0 min</dd>" in _table(body, "waiting-times")
+    assert "<th scope=\"row\">All</th><td class=\"num\">9</td>" in _table(body, "today-by-status")
+    assert "No appointments in this range." in _table(body, "attendance")
+
+
 def test_the_charts_draw_bars_to_scale(login_as, clinic):
     page = login_as("admin").get("/dashboard/", query_string=RANGE).get_data(as_text=True)
     utilisation = _table(page, "utilisation")
