@@ -270,16 +270,18 @@ def main() -> None:
     rows = [
         ["dashboard, 30 days (default)", ms(http_short, 50), ms(http_short, 95), ms(sql_short, 50),
          ms(sql_short, 95), ms(naive_short, 50), ms(naive_short, 95),
-         f"{ms(naive_short, 95) / ms(http_short, 95):.1f}x", "MET" if ms(http_short, 95) < 100 else "NOT MET"],
+         f"{ms(naive_short, 95) / ms(sql_short, 95):.1f}x", f"{ms(naive_short, 95) / ms(http_short, 95):.1f}x", "MET" if ms(http_short, 95) < 100 else "NOT MET"],
         ["dashboard, 366 days", ms(http_long, 50), ms(http_long, 95), ms(sql_long, 50), ms(sql_long, 95),
-         ms(naive_long, 50), ms(naive_long, 95), f"{ms(naive_long, 95) / ms(http_long, 95):.1f}x",
+         ms(naive_long, 50), ms(naive_long, 95), f"{ms(naive_long, 95) / ms(sql_long, 95):.1f}x",
+         f"{ms(naive_long, 95) / ms(http_long, 95):.1f}x",
          "MET" if ms(http_long, 95) < 100 else "NOT MET"],
         ["day grid, all doctors", ms(http_grid, 50), ms(http_grid, 95), ms(sql_grid, 50), ms(sql_grid, 95),
-         ms(naive_grid_t, 50), ms(naive_grid_t, 95), f"{ms(naive_grid_t, 95) / ms(http_grid, 95):.1f}x",
+         ms(naive_grid_t, 50), ms(naive_grid_t, 95), f"{ms(naive_grid_t, 95) / ms(sql_grid, 95):.1f}x",
+         f"{ms(naive_grid_t, 95) / ms(http_grid, 95):.1f}x",
          "MET" if ms(http_grid, 95) < 20 else "NOT MET"],
     ]
     print_table(["page", "http p50", "http p95", "sql p50", "sql p95", "naive p50", "naive p95",
-                 "naive/http p95", "target (100 / 20 ms p95)"], rows)
+                 "naive/sql p95", "naive/http p95", "target (100 / 20 ms p95)"], rows)
     print("(milliseconds; http = the page through gunicorn incl. rendering; sql = Kliniki's statements "
           "in-process; naive = rows loaded into Python and counted there / the grid cell by cell, "
           "in-process on psycopg, no HTTP or rendering)")
