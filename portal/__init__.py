@@ -163,6 +163,18 @@ def _register_hooks(app: Flask) -> None:
                              elapsed * 1000)
         return response
 
+    @app.after_request
+    def write_audit_events(response):
+        # Runs before finish_request (after_request hooks run last-registered first), so the
+        # write is timed; an answer whose audit event cannot be written is not sent.
+        from .audit import write_pending_reads
+        from .errors import audit_write_failed
+        try:
+            write_pending_reads()
+        except Exception:
+            return audit_write_failed()
+        return response
+
     @app.context_processor
     def layout_context():
         from .auth.access import may

@@ -50,6 +50,14 @@ def fail(status: int, message: str, title: str | None = None) -> NoReturn:
     abort(error_response(status, message, title))
 
 
+def audit_write_failed():
+    """The answer to send instead of patient data whose audit event could not be written."""
+    log.exception("audit event not written; the page was withheld")
+    _release_database()
+    return error_response(503, "The system could not record this access, so the page was not shown. "
+                               "Try again in a moment.")
+
+
 def _release_database() -> None:
     """Roll back and give the connection back, so no error leaves one checked out.
 

@@ -33,7 +33,7 @@ def has_control_characters(value: str, multiline: bool = False) -> bool:
 
 def is_email(value: str) -> bool:
     """True for something shaped like an e-mail address."""
-    return bool(EMAIL.match(value))
+    return bool(EMAIL.fullmatch(value)) and not has_control_characters(value)
 
 
 def _blank(raw: object) -> bool:
@@ -100,7 +100,7 @@ def day(raw: object, label: str = "date", field: str | None = None) -> date | No
         return None
     value = str(raw).strip()
     parsed = None
-    if len(value) == 10 and value.isascii():
+    if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):  # not ISO week dates like 2026-W48-2
         try:
             parsed = date.fromisoformat(value)
         except ValueError:

@@ -1,74 +1,73 @@
-"""Fixtures: a throwaway PostgreSQL database built by the migrations, apps, clients, staff."""
+"""Fixtures: a throwaway PostgreSQL database built by the migrations, apps, clients, staff, doctors,
+patients, slots and the clock. The rows come from tests/factories.py, other helpers from tests/helpers.py.
+
+A test that asks for no database fixture (directly or through another fixture) neither starts
+PostgreSQL nor empties its tables.
+"""
 from __future__ import annotations
 
-import http.cookiejar
 import os
-import re
-import threading
-import urllib.error
-import urllib.parse
-import urllib.request
 import uuid
-from contextlib import contextmanager
 
 import psycopg
 import pytest
 from flask_migrate import upgrade
 from sqlalchemy import text
-from werkzeug.serving import make_server
 
-from portal import ROOT, create_app
-from portal.auth.passwords import hash_password
+from portal import create_app
 from portal.extensions import db
-from portal.models import StaffUser
+from tests import factories
+from tests.helpers import (
+    INSTANCE,
+    PASSWORD,
+    ROLES,
+    TEST_CONFIG,
+    HttpSession,
+    add_route,
+    admin_connection,
+    count_rows,
+    csrf_from,
+    login,
+    running,
+    server_url,
+    with_database,
+)
 
-PASSWORD = "correct-horse-battery"
-ROLES = ("admin", "reception", "doctor", "nurse")
+# Older test modules import these from here; new code imports them from tests.helpers / tests.factories.
+__all__ = ["PASSWORD", "ROLES", "TEST_CONFIG", "HttpSession", "add_route", "admin_connection", "count_rows",
+           "csrf_from", "login", "running", "_server_url", "_with_database"]
+_server_url, _with_database = server_url, with_database
 
 
-INSTANCE = os.path.join(ROOT, "instance")
+# ---- the database ------------------------------------------------------------------------
 
+@pytest.fixture(scope="session")
+def postgres_server():
+    """The server's libpq URL (TEST_DATABASE_URL, else the embedded server, started here if it was not up).
 
-def _server_url() -> str:
-    """A libpq URL of the server to test on: TEST_DATABASE_URL, else the embedded one."""
-    if os.environ.get("TEST_DATABASE_URL"):
-        return os.environ["TEST_DATABASE_URL"]
-    from portal.embedded import embedded_server
-    return embedded_server(INSTANCE).get_uri("postgres")
-
-
-def _with_database(url: str, name: str) -> str:
-    """The same server URL pointing at database `name`."""
-    base, _, query = url.partition("?")
-    base = re.sub(r"/[^/]*$", "", base.replace("postgresql+psycopg://", "postgresql://"))
-    return f"{base}/{name}" + (f"?{query}" if query else "")
+    An embedded server this run started is stopped at the end, unless something else still uses it.
+    """
+    from portal.embedded import server_running, stop_server
+    started_here = not os.environ.get("TEST_DATABASE_URL") and not server_running(INSTANCE)
+    server = server_url()
+    yield server
+    if started_here:
+        with psycopg.connect(with_database(server, "postgres"), autocommit=True) as conn:
+            in_use = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
+                                  "AND pid <> pg_backend_pid()").fetchone()[0]
+        if not in_use:  # leave no idle server behind that this run started (fresh CI clone)
+            stop_server(INSTANCE)
 
 
 @pytest.fixture(scope="session")
-def database_url():
+def database_url(postgres_server):
     """Create a fresh database for this test run and drop it afterwards."""
-    from portal.embedded import server_running, stop_server
-    started_here = not os.environ.get("TEST_DATABASE_URL") and not server_running(INSTANCE)
-    server = _server_url()
     name = f"kliniki_test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(_with_database(server, "postgres"), autocommit=True) as conn:
+    with psycopg.connect(with_database(postgres_server, "postgres"), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    yield _with_database(server, name)
-    with psycopg.connect(_with_database(server, "postgres"), autocommit=True) as conn:
+    yield with_database(postgres_server, name)
+    with psycopg.connect(with_database(postgres_server, "postgres"), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        in_use = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
-                              "AND pid <> pg_backend_pid()").fetchone()[0]
-    if started_here and not in_use:  # leave no idle server behind that this run started (fresh CI clone)
-        stop_server(INSTANCE)
-
-
-TEST_CONFIG = {
-    "TESTING": True,
-    "SECRET_KEY": "test-secret",
-    "DB_POOL_SIZE": 5,
-    "DB_MAX_OVERFLOW": 2,
-    "DB_POOL_TIMEOUT_S": 2,
-}
 
 
 @pytest.fixture(scope="session")
@@ -98,16 +97,32 @@ def make_app(database_url):
             db.engine.dispose()
 
 
-@pytest.fixture(autouse=True)
-def clean_tables(app):
-    """Empty every table after each test, so tests do not see each other's rows."""
-    yield
-    with app.app_context():
-        db.session.remove()
-        tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
-        db.session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-        db.session.commit()
+def _uses_database(request) -> bool:
+    """True when the test asked for the database, directly, through a fixture, or by getfixturevalue."""
+    return "database_url" in request.fixturenames
 
+
+def _truncate_statement() -> str:
+    tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
+    return f"TRUNCATE {tables} RESTART IDENTITY CASCADE"
+
+
+@pytest.fixture(autouse=True)
+def clean_tables(request):
+    """Empty every table after each test that used the database, so tests do not see each other's rows."""
+    app = request.getfixturevalue("app") if _uses_database(request) else None
+    yield
+    if app is not None:
+        with app.app_context():
+            db.session.remove()
+            db.session.execute(text(_truncate_statement()))
+            db.session.commit()
+    elif _uses_database(request):  # asked for later, by getfixturevalue: empty it without an app
+        with admin_connection(request.getfixturevalue("database_url"), autocommit=True) as conn:
+            conn.execute(_truncate_statement())
+
+
+# ---- apps, clients, people ---------------------------------------------------------------
 
 @pytest.fixture
 def client(app):
@@ -117,29 +132,7 @@ def client(app):
 @pytest.fixture
 def staff(app):
     """One active staff member per role, all with PASSWORD; returns {role: user id}."""
-    password_hash = hash_password(PASSWORD)
-    with app.app_context():
-        users = [StaffUser(username=f"{role}1", full_name=f"Test {role.title()}", role=role,
-                           password_hash=password_hash) for role in ROLES]
-        db.session.add_all(users)
-        db.session.commit()
-        return {user.role: user.id for user in users}
-
-
-def csrf_from(html: str) -> str:
-    """The CSRF token in a rendered page."""
-    match = re.search(r'name="csrf_token" value="([^"]+)"', html) or \
-        re.search(r'"X-CSRFToken": "([^"]+)"', html)
-    assert match, "no CSRF token on the page"
-    return match.group(1)
-
-
-def login(client, username: str, password: str = PASSWORD, **request_options):
-    """Sign in through the real login form (CSRF included); options go to both requests."""
-    page = client.get("/login", **request_options)
-    token = csrf_from(page.get_data(as_text=True))
-    return client.post("/login", data={"username": username, "password": password,
-                                       "csrf_token": token}, **request_options)
+    return factories.make_staff_per_role(app)
 
 
 @pytest.fixture
@@ -154,58 +147,41 @@ def login_as(client, staff):
     return sign_in
 
 
-def add_route(app, rule: str, view, methods=("GET",), access=None):
-    """Register a test-only view on an app that has not served a request yet (public by default)."""
-    from portal.auth.access import public
-    app.add_url_rule(rule, view.__name__, (access or public)(view), methods=list(methods))
-    return view
+@pytest.fixture
+def doctors(app, staff):
+    """Two active doctors; the first is linked to the doctor1 login. Returns their ids."""
+    return factories.make_test_doctors(app, staff["doctor"])
 
 
-def admin_connection(database_url: str, **kwargs):
-    """A plain psycopg connection from the test itself (locks, pg_stat_activity, row counts)."""
-    return psycopg.connect(database_url, **kwargs)
+@pytest.fixture
+def patients(app):
+    """Forty patients, Pat0 Tester .. Pat39 Tester; returns their ids."""
+    return factories.make_patients(app, 40)
 
 
-def count_rows(database_url: str, table: str) -> int:
-    """Rows in a table, counted on a connection of its own."""
-    with admin_connection(database_url) as conn:
-        return conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+@pytest.fixture
+def slots(app, doctors):
+    """Tomorrow's 16 slots per doctor: {doctor_id: [slot ids in order]}."""
+    return {doctor_id: factories.make_slots(app, doctor_id) for doctor_id in doctors}
 
 
-class HttpSession:
-    """A tiny real-HTTP client with its own cookies (standard library only); no redirects followed."""
+@pytest.fixture
+def register(app):
+    """Register a patient from form values (valid unless overridden); returns (id, file number)."""
 
-    class _NoRedirect(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, *args, **kwargs):
-            return None
+    def make(reason: str = "", **overrides):
+        return factories.register_patient(app, reason, **overrides)
 
-    def __init__(self):
-        self.opener = urllib.request.build_opener(
-            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()), self._NoRedirect())
-
-    def request(self, url: str, data: dict | None = None, headers: dict | None = None,
-                timeout: float = 30):
-        """Return (status, body text, headers) for a GET, or a form POST when data is given."""
-        body = urllib.parse.urlencode(data).encode() if data is not None else None
-        req = urllib.request.Request(url, data=body, headers=headers or {})
-        try:
-            with self.opener.open(req, timeout=timeout) as response:
-                return response.status, response.read().decode(), response.headers
-        except urllib.error.HTTPError as error:
-            return error.code, error.read().decode(), error.headers
+    return make
 
 
-@contextmanager
-def running(app):
-    """Serve `app` over real HTTP on a free loopback port, in a thread."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(5)
+@pytest.fixture
+def clock():
+    """The settable clock, fixed at the real "now" until the test sets it; back to the real clock after."""
+    fixed = factories.Clock()
+    fixed.set(fixed.now())
+    yield fixed
+    fixed.reset()
 
 
 @pytest.fixture

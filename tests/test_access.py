@@ -1,49 +1,10 @@
 """Every registered route, for every role and for an anonymous user, is allowed or refused as declared."""
 from __future__ import annotations
 
-import re
-import uuid
-
-import pytest
-from flask import url_for
-from werkzeug.exceptions import HTTPException
-from werkzeug.routing import ValidationError
-
 from portal.auth.access import PUBLIC, allowed_roles, roles
-from tests.conftest import ROLES, add_route, csrf_from, login
+from tests.helpers import ROLES, SKIPPED_METHODS, add_route, csrf_from, dummy_url, login
 
 ANONYMOUS = "anonymous"
-CANDIDATE_VALUES = ["987654", "2030-01-15", str(uuid.UUID(int=987654)), "1.5", "dummy"]
-SKIPPED_METHODS = {"HEAD", "OPTIONS"}
-
-
-def dummy_url(app, rule) -> str:
-    """A URL for `rule` with dummy values that the rule's converters accept and that routes back to it."""
-    values = {}
-    for argument in sorted(rule.arguments):
-        converter = rule._converters[argument]
-        candidates = list(getattr(converter, "items", ())) + CANDIDATE_VALUES
-        for candidate in candidates:
-            try:
-                converter.to_python(candidate)
-            except (ValidationError, ValueError, TypeError):
-                continue
-            if converter.regex and not re.fullmatch(converter.regex, candidate):
-                continue
-            values[argument] = candidate
-            break
-        else:
-            pytest.fail(f"no dummy value fits <{argument}> of {rule.rule}")
-    with app.test_request_context():
-        url = url_for(rule.endpoint, **values)
-    adapter = app.url_map.bind("localhost")
-    method = sorted(rule.methods - SKIPPED_METHODS)[0]
-    try:
-        endpoint, _ = adapter.match(url.split("?")[0], method=method)
-    except HTTPException as error:
-        pytest.fail(f"{url} does not route back to {rule.endpoint}: {error}")
-    assert endpoint == rule.endpoint, f"{url} routes to {endpoint}, not {rule.endpoint}"
-    return url
 
 
 def signed_cookie_and_token(app, role: str | None) -> tuple[str | None, str]:

@@ -10,7 +10,7 @@ from email.utils import parsedate_to_datetime
 import pytest
 
 from portal.auth.access import SIGNED_IN_AT
-from tests.conftest import PASSWORD, HttpSession, admin_connection, count_rows, csrf_from, login, running
+from tests.helpers import PASSWORD, HttpSession, admin_connection, count_rows, csrf_from, login, running
 
 SECRET = "Zebra-Quartz-91!pass"
 
@@ -183,8 +183,7 @@ def test_htmx_request_with_a_wrong_csrf_token_gets_the_alert_fragment(login_as, 
 def test_every_state_changing_route_requires_a_csrf_token(app, staff):
     """Each state-changing route, requested by a role allowed to use it, refuses a missing or forged token."""
     from portal.auth.access import PUBLIC, allowed_roles
-    from tests.conftest import ROLES
-    from tests.test_access import dummy_url
+    from tests.helpers import ROLES, dummy_url
     clients = {}
     for role in ROLES:
         clients[role] = app.test_client()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import PASSWORD, admin_connection, count_rows, csrf_from
+from tests.helpers import PASSWORD, admin_connection, count_rows, csrf_from
 
 HUGE = "A" * 10_240
 NASTY = [

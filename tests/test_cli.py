@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from portal.seed import DEMO_PASSWORD, DEMO_STAFF
-from tests.conftest import admin_connection, count_rows, login
+from tests.helpers import admin_connection, count_rows, login
 
 NEW_PASSWORD = "a-long-enough-password"
 

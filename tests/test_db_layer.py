@@ -15,7 +15,7 @@ from portal import ROOT
 from portal.db import fetch, fetch_page, page_size, pool_status, transaction
 from portal.extensions import db
 from portal.models import LoginEvent, StaffUser
-from tests.conftest import add_route, admin_connection, count_rows
+from tests.helpers import add_route, admin_connection, count_rows
 
 
 def sample(name: str) -> float:
@@ -115,7 +115,7 @@ def test_pool_gauges_follow_checkouts_returns_and_overflow(make_app):
 def test_exhausted_pool_gives_a_signed_in_user_503_not_500(make_app, staff):
     app = make_app(DB_POOL_SIZE=1, DB_MAX_OVERFLOW=0, DB_POOL_TIMEOUT_S=0.5)
     client = app.test_client()
-    from tests.conftest import login
+    from tests.helpers import login
     assert login(client, "admin1").status_code == 302
     held = engine_of(app).connect()
     held.execute(text("SELECT 1"))

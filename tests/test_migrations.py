@@ -12,7 +12,7 @@ from flask_migrate import downgrade, upgrade
 
 from portal import ROOT, create_app
 from portal.extensions import db
-from tests.conftest import TEST_CONFIG, _server_url, _with_database
+from tests.helpers import TEST_CONFIG, with_database
 
 # Alembic cannot compare an index on an expression or with an operator class; these two are
 # checked by name and by EXPLAIN in tests/patients/test_explain.py.
@@ -30,12 +30,12 @@ def test_the_models_match_the_migrated_schema(app):
     assert [change for change in changes if _index_name(change) not in EXPRESSION_INDEXES] == []
 
 
-def test_every_migration_downgrades_and_upgrades_again():
-    server = _server_url()
+def test_every_migration_downgrades_and_upgrades_again(postgres_server):
+    server = postgres_server
     name = f"kliniki_migrations_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(_with_database(server, "postgres"), autocommit=True) as conn:
+    with psycopg.connect(with_database(server, "postgres"), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    url = _with_database(server, name)
+    url = with_database(server, name)
     try:
         app = create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": url})
         with app.app_context():
@@ -52,5 +52,5 @@ def test_every_migration_downgrades_and_upgrades_again():
                 assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == head
             db.engine.dispose()
     finally:
-        with psycopg.connect(_with_database(server, "postgres"), autocommit=True) as conn:
+        with psycopg.connect(with_database(server, "postgres"), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -20,7 +20,8 @@ from sqlalchemy import text
 from portal import ROOT
 from portal.extensions import db
 from portal.serve import port_in_use
-from tests.conftest import PASSWORD, HttpSession, csrf_from
+from tests.factories import make_doctor
+from tests.helpers import PASSWORD, HttpSession, csrf_from
 
 
 def test_healthz_answers_without_the_database(client):
@@ -271,15 +272,8 @@ def test_metrics_are_merged_across_two_gunicorn_workers(gunicorn):
 @pytest.fixture
 def doctor_without_slots(app):
     """A doctor with weekly hours whose slots were never generated; returns the doctor's id."""
-    from portal.models.schedule import Availability, Doctor
-    with app.app_context():
-        doctor = Doctor(name="Dr. Upkeep", licence_number="KMPDC-UP1", specialisation="General")
-        db.session.add(doctor)
-        db.session.flush()
-        db.session.add_all([Availability(doctor_id=doctor.id, weekday=day, kind="hours",
-                                         starts_time=dt_time(8), ends_time=dt_time(12)) for day in range(7)])
-        db.session.commit()
-        return doctor.id
+    return make_doctor(app, "Dr. Upkeep", "KMPDC-UP1", "General",
+                       hours=[(day, "hours", dt_time(8), dt_time(12)) for day in range(7)])
 
 
 def test_gunicorn_workers_keep_the_slot_window_rolling(app, doctor_without_slots, gunicorn):

@@ -104,3 +104,25 @@ def test_a_search_is_one_event_listing_the_patients_it_showed(app):
         wanted = set(db.session.scalars(select(Patient.id).where(Patient.last_name.like("Nyambura%"))))
     assert len(events) == 1 and events[0].action == "patient.search"
     assert set(events[0].detail["patient_ids"]) == wanted and len(wanted) == 2
+
+
+def test_a_page_whose_audit_event_cannot_be_written_is_not_shown(app, database_url):
+    from tests.helpers import admin_connection
+    _demo(app)
+    client = app.test_client()
+    assert login(client, "reception", DEMO_PASSWORD).status_code == 302
+    with admin_connection(database_url, autocommit=True) as conn:
+        conn.execute("CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS "
+                     "$$ BEGIN RAISE EXCEPTION 'audit store unavailable'; END $$")
+        conn.execute("CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_event "
+                     "FOR EACH ROW EXECUTE FUNCTION refuse_audit()")
+    try:
+        withheld = client.get("/patients/?q=nyambura")
+    finally:
+        with admin_connection(database_url, autocommit=True) as conn:
+            conn.execute("DROP TRIGGER refuse_audit ON audit_event")
+            conn.execute("DROP FUNCTION refuse_audit()")
+    body = withheld.get_data(as_text=True)
+    assert withheld.status_code == 503 and "could not record this access" in body
+    assert "Nyambura" not in body.replace("nyambura", "")  # no patient in the answer
+    assert client.get("/patients/?q=nyambura").status_code == 200  # and the next one works again

@@ -1,7 +1,7 @@
 """The portal starts, serves the login page and lets each role in."""
 import pytest
 
-from tests.conftest import ROLES
+from tests.factories import ROLES
 
 
 def test_login_page_is_served(client):

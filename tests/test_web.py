@@ -13,7 +13,7 @@ from flask import abort
 from portal import ROOT
 from portal.errors import fail
 from portal.web import redirect_to, render, wants_fragment
-from tests.conftest import add_route
+from tests.helpers import add_route
 
 VENDORED = {
     "htmx-2.0.11.min.js": "d6fdc75f204e6bdefa99b69bf1e6d4ac69b8a364f77929f45c13476b4000f717",
@@ -94,12 +94,11 @@ STATUSES = [400, 403, 404, 409, 422, 429, 500, 503]
 
 
 @pytest.fixture(scope="module")
-def error_app(request):
+def error_app(database_url):
     """An app with one route per error status (built once: routes must precede the first request)."""
-    make = request.getfixturevalue("database_url")
     from portal import create_app
-    from tests.conftest import TEST_CONFIG
-    app = create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": make})
+    from tests.helpers import TEST_CONFIG
+    app = create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": database_url})
 
     def boom(code):
         if code == 500:

@@ -36,6 +36,11 @@ class Cell:
     patient_id: int | None = None
 
     @property
+    def running(self) -> bool:
+        """True for a slot under way now (a free one takes a walk-in)."""
+        return self.starts_at <= clinic_time.now() < self.ends_at
+
+    @property
     def css(self) -> str:
         return (f"slot {self.state}" + (" past" if self.past else "") + (" continued" if self.continued else "")
                 + (" outside-hours" if self.outside_hours else ""))
@@ -66,9 +71,16 @@ LIMIT :limit
 """
 
 
+# A patient who has arrived is never shown as past, however long they wait.
+PRESENT = frozenset({"checked_in", "in_consultation"})
+
+
 def _cell(row, now: datetime) -> Cell:
     state = {"open": "free", "booked": "booked", "blocked": "blocked"}[row.status]
-    return Cell(row.id, row.doctor_id, row.starts_at, row.ends_at, state, row.starts_at <= now,
+    # A free slot that is running now is still bookable for a walk-in; it is past once it ends.
+    past = row.ends_at <= now if state == "free" else row.starts_at <= now
+    past = past and row.appointment_status not in PRESENT
+    return Cell(row.id, row.doctor_id, row.starts_at, row.ends_at, state, past,
                 row.appointment_id, row.patient, row.appointment_status,
                 bool(row.appointment_starts_at and row.appointment_starts_at < row.starts_at), row.doctor,
                 row.outside_hours, row.patient_id)
@@ -209,6 +221,18 @@ QUESTIONS_SQL = """
 def questions_for_reception(limit: int = 20) -> list:
     """Consultation requests whose doctor asked reception for more information, soonest first."""
     return list(db.session.execute(text(QUESTIONS_SQL), {"now": clinic_time.now(), "limit": limit}))
+
+
+def next_free_slot(day: date, specialisation: str | None = None) -> int | None:
+    """The free slot of any active doctor that is running now or starts soonest on the day (walk-ins)."""
+    start, end = clinic_time.day_bounds(day)
+    stmt = (select(Slot.id).join(Doctor, Doctor.id == Slot.doctor_id)
+            .where(Doctor.is_active, Slot.status == "open", Slot.starts_at >= start, Slot.starts_at < end,
+                   Slot.ends_at > clinic_time.now())
+            .order_by(Slot.starts_at, Slot.doctor_id).limit(1))
+    if specialisation:
+        stmt = stmt.where(Doctor.specialisation == specialisation)
+    return db.session.scalar(stmt)
 
 
 def free_slots(doctor_id: int, day: date, limit: int = 100) -> list[Slot]:

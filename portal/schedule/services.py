@@ -100,8 +100,12 @@ def _lock_slots(session: Session, slot_ids: list[int]) -> list:
     return fetch(session, LOCK_SLOTS_SQL, {"ids": list(slot_ids)})
 
 
-def _check_slots(slots: list, wanted: list[int], own_appointment_id: int | None = None) -> None:
-    """All wanted slots exist, are one doctor's, consecutive, in the future and free (or ours)."""
+def _check_slots(slots: list, wanted: list[int], own_appointment_id: int | None = None,
+                 walk_in: bool = False) -> None:
+    """All wanted slots exist, are one doctor's, consecutive, in the future and free (or ours).
+
+    A walk-in may take the slot that is running now.
+    """
     if len(slots) != len(wanted):
         raise ScheduleError("One of the chosen slots does not exist (any more). Refresh the day.", 404)
     if len({slot.doctor_id for slot in slots}) != 1:
@@ -109,7 +113,8 @@ def _check_slots(slots: list, wanted: list[int], own_appointment_id: int | None 
     for before, after in zip(slots, slots[1:]):
         if before.ends_at != after.starts_at:
             raise ScheduleError("The chosen slots do not follow each other without a gap.")
-    if slots[0].starts_at <= clinic_time.now():
+    now = clinic_time.now()
+    if slots[0].starts_at <= now and not (walk_in and slots[0].ends_at > now):
         raise ScheduleError("That time has already passed; choose a later slot.")
     if not slots[0].is_active:
         raise ScheduleError("This doctor is not taking appointments.")
@@ -282,7 +287,7 @@ FROM a""")
 
 
 def book(slot_ids, patient_id, reason: str | None, actor: Actor, key: str | None,
-         pending_review: bool = False) -> BookingResult:
+         pending_review: bool = False, walk_in: bool = False) -> BookingResult:
     """Book consecutive slots for a patient in one transaction; a repeated key returns the first result."""
     ids = _validate_slot_ids(slot_ids)
     try:
@@ -292,14 +297,14 @@ def book(slot_ids, patient_id, reason: str | None, actor: Actor, key: str | None
     reason = validation.text(reason, "reason", MAX_REASON, multiline=True)
     idempotency.check_key(key)
     request = {"slot_ids": sorted(ids), "patient_id": patient_id, "reason": reason,
-               "pending_review": bool(pending_review)}
+               "pending_review": bool(pending_review), "walk_in": bool(walk_in)}
     try:
         with transaction() as session:
             first = idempotency.claim(session, key, "booking", request, actor.user_id)
             if first is not None:
                 return BookingResult(first["appointment_id"], first["slot_ids"], created=False)
             slots = _lock_slots(session, ids)
-            _check_slots(slots, ids)
+            _check_slots(slots, ids, walk_in=walk_in)
             starts_at, ends_at = slots[0].starts_at, slots[-1].ends_at
             _lock_patient(session, patient_id)
             ordered = [slot.id for slot in slots]
@@ -389,6 +394,26 @@ def _stamp(appointment: Appointment, user_id: int | None, status_changed: bool =
 
 def _doctor_user_id(session: Session, doctor_id: int) -> int | None:
     return session.scalar(select(Doctor.user_id).where(Doctor.id == doctor_id))
+
+
+def undo_check_in(appointment_id: int, reason: str | None, actor: Actor) -> Appointment:
+    """The desk takes back a mistaken check-in, with a reason: the appointment is as it was before."""
+    if not actor.in_group(DESK):
+        raise ScheduleError("Only the desk can undo a check-in.", 403)
+    reason = validation.text(reason, "reason", MAX_REASON, required=True, multiline=True)
+    with _changing_appointment() as session:
+        appointment = _lock_appointment(session, appointment_id)
+        if appointment.status != "checked_in":
+            raise ScheduleError(f"An appointment that is {status_label(appointment.status)} has no check-in "
+                                "to undo.", 409)
+        before = session.scalar(
+            select(AppointmentEvent.from_status)
+            .where(AppointmentEvent.appointment_id == appointment.id, AppointmentEvent.to_status == "checked_in")
+            .order_by(AppointmentEvent.at.desc(), AppointmentEvent.id.desc()).limit(1)) or "booked"
+        appointment.status = before
+        _stamp(appointment, actor.user_id)
+        _event(session, appointment.id, actor.user_id, "check_in_undone", "checked_in", before, reason)
+    return appointment
 
 
 def change_status(appointment_id: int, to_status: str, actor: Actor) -> Appointment:

@@ -12,11 +12,14 @@ from .. import clinic_time, validation
 from ..audit import record_access
 from ..auth.access import any_staff, current_actor, roles
 from ..auth.roles import DESK
+from ..domain import DomainError
 from ..errors import fail
 from ..extensions import db
 from ..idempotency import IdempotencyError, new_key
 from ..models import Patient, Slot
 from ..models.schedule import Appointment, Doctor
+from ..patients import services as patient_services
+from ..patients.forms import LABELS, SEXES, parse_patient_form
 from ..web import redirect_to, render, wants_fragment
 from . import availability, bp, queries, services
 from .services import ScheduleError, SlotTaken
@@ -119,8 +122,11 @@ def day_list():
 
 # ---- booking --------------------------------------------------------------------
 
-def _form_context(slot_id: int, form: dict, error: str | None = None, taken: bool = False) -> dict:
-    """What the booking form shows: the slot, the chosen patient, other free times after a refusal."""
+def _form_context(slot_id: int, form: dict, error: str | None = None, taken: bool = False,
+                  new_patient: dict | None = None, new_errors: dict | None = None,
+                  new_duplicates: list | None = None) -> dict:
+    """What the booking form shows: the slot, the chosen patient, other free times after a refusal,
+    and what was typed for a patient being registered from the form."""
     cell = next(iter(queries.cells_for([slot_id])), None)
     doctor = db.session.get(Doctor, cell.doctor_id) if cell else None
     patient = None
@@ -136,7 +142,9 @@ def _form_context(slot_id: int, form: dict, error: str | None = None, taken: boo
         alternatives = queries.free_slots(cell.doctor_id, local_day, 50)
     return {"cell": cell, "doctor": doctor, "form": form, "patient": patient, "error": error,
             "taken": taken, "alternatives": alternatives,
-            "length_choices": range(1, MAX_LENGTH_CHOICES + 1)}
+            "length_choices": range(1, MAX_LENGTH_CHOICES + 1),
+            "new_patient": new_patient or {}, "new_errors": new_errors or {}, "new_duplicates": new_duplicates,
+            "labels": LABELS, "sexes": SEXES}
 
 
 @bp.route("/slots/<int:slot_id>/book")
@@ -152,6 +160,16 @@ def booking_form(slot_id: int):
     return render("schedule/_booking_form.html", **context)
 
 
+@bp.route("/walk-in")
+@roles(DESK)
+def walk_in():
+    """The booking form for the free slot running now, or the next one of any doctor today."""
+    slot_id = queries.next_free_slot(clinic_time.today(), _specialisation_arg(request.args.get("spec")))
+    if slot_id is None:
+        fail(404, "No doctor has a free slot left today.", "No free slot")
+    return booking_form(slot_id)
+
+
 @bp.route("/patients")
 @roles(DESK)
 def patient_options():
@@ -164,18 +182,52 @@ def patient_options():
     return render("schedule/_patient_options.html", patients=found, term=term, selected=None)
 
 
-@bp.route("/book", methods=["POST"])
+BOOKING_FIELDS = ("slot_id", "length", "patient_id", "reason", "key", "pending_review", "walk_in")
+NEW_PATIENT_FIELDS = ("first_name", "last_name", "date_of_birth", "sex", "phone", "consent_data_processing",
+                      "duplicate_reason")
+
+
+@bp.route("/book/new-patient", methods=["POST"])
 @roles(DESK)
-def book():
-    form = {name: (request.form.get(name) or "").strip()
-            for name in ("slot_id", "length", "patient_id", "reason", "key", "pending_review")}
+def book_new_patient():
+    """Register the patient typed into the booking form, then book them; nothing typed is lost."""
+    form = {name: (request.form.get(name) or "").strip() for name in BOOKING_FIELDS}
     slot_id = _int_arg(form["slot_id"], "slot")
     if slot_id is None:
         fail(422, "Choose a slot.")
+    typed = {name: request.form.get(name, "")[:500] for name in NEW_PATIENT_FIELDS}
+    parsed = parse_patient_form(typed, clinic_time.today())
+    errors = {name: message for name, message in parsed.errors.items() if name in NEW_PATIENT_FIELDS}
+    if errors:
+        return _booking_refused(slot_id, form, "Check the new patient's details.", 422,
+                                new_patient=typed, new_errors=errors)
+    try:
+        patient = patient_services.register_patient(parsed.clean, current_actor(), typed["duplicate_reason"])
+    except patient_services.DuplicatesFound as found:
+        return _booking_refused(slot_id, form, found.message, 409, new_patient=typed,
+                                new_duplicates=found.duplicates)
+    except DomainError as error:
+        return _booking_refused(slot_id, form, error.message, error.status, new_patient=typed)
+    return _book(slot_id, {**form, "patient_id": str(patient.id)})
+
+
+@bp.route("/book", methods=["POST"])
+@roles(DESK)
+def book():
+    form = {name: (request.form.get(name) or "").strip() for name in BOOKING_FIELDS}
+    slot_id = _int_arg(form["slot_id"], "slot")
+    if slot_id is None:
+        fail(422, "Choose a slot.")
+    return _book(slot_id, form)
+
+
+def _book(slot_id: int, form: dict):
+    """Book what the form asks for; the grid's cells and the confirmation, or the form again."""
     try:
         slot_ids = services.consecutive_slot_ids(slot_id, form["length"] or "1")
         result = services.book(slot_ids, form["patient_id"] or None, form["reason"], current_actor(),
-                               form["key"], pending_review=form["pending_review"] == "1")
+                               form["key"], pending_review=validation.flag(form["pending_review"]),
+                               walk_in=validation.flag(form["walk_in"]))
     except SlotTaken as taken:
         return _booking_refused(slot_id, form, taken.message, 409, taken=True)
     except (ScheduleError, IdempotencyError) as error:
@@ -189,9 +241,9 @@ def book():
                   first=cells[0], last=cells[-1], oob_cells=cells, can_book=True)
 
 
-def _booking_refused(slot_id: int, form: dict, message: str, status: int, taken: bool = False):
+def _booking_refused(slot_id: int, form: dict, message: str, status: int, taken: bool = False, **new_patient):
     """The form again with the input kept and the message; the refreshed cells out of band."""
-    context = _form_context(slot_id, form, message, taken)
+    context = _form_context(slot_id, form, message, taken, **new_patient)
     if context["cell"] is None and not wants_fragment():
         fail(status, message)
     oob = queries.cells_for([slot_id]) if taken else []
@@ -217,6 +269,7 @@ def _appointment_panel(appointment_id: int, message: str | None = None, error: s
                   reschedulable=reschedulable,
                   reschedule_doctors=queries.active_doctors() if reschedulable else [],
                   cancellable=appointment.status in services.CANCELLABLE and _can_book(),
+                  undoable=appointment.status == "checked_in" and _can_book(),
                   answerable=(appointment.status == "pending_review" and _can_book()
                               and appointment.review_outcome == "info_requested"),
                   reviewable=(appointment.status == "pending_review" and current_user.role == "doctor"
@@ -262,6 +315,13 @@ def appointment_status(appointment_id: int):
     return _act(appointment_id, lambda: services.change_status(
         appointment_id, to_status, current_actor()),
         f"Marked {services.status_label(to_status)}.")
+
+
+@bp.route("/appointments/<int:appointment_id>/undo-check-in", methods=["POST"])
+@roles(DESK)
+def appointment_undo_check_in(appointment_id: int):
+    return _act(appointment_id, lambda: services.undo_check_in(
+        appointment_id, request.form.get("reason"), current_actor()), "Check-in undone.")
 
 
 @bp.route("/appointments/<int:appointment_id>/cancel", methods=["POST"])

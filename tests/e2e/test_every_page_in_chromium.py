@@ -7,8 +7,7 @@ from portal import clinic_time
 from portal.extensions import db
 from portal.models import Appointment, Doctor, Patient
 from portal.seed import DEMO_PASSWORD, seed_demo
-from tests.e2e.conftest import save_screenshot, sign_in
-from tests.e2e.test_login_browser import layout_problems
+from tests.e2e.browser import layout_problems, save_screenshot, sign_in
 
 # Reception and admin at a desk, nurses on a landscape tablet at the station, doctors on a portrait tablet.
 SCREENS = {"admin": (1366, 768), "reception": (1366, 768), "nurse": (1024, 768), "dr.mwangi": (768, 1024)}

@@ -3,8 +3,8 @@ import re
 
 import pytest
 
-from tests.conftest import ROLES
-from tests.e2e.conftest import VIEWPORTS, layout_problems, save_screenshot, sign_in
+from tests.e2e.browser import VIEWPORTS, layout_problems, save_screenshot, sign_in
+from tests.factories import ROLES
 
 NAV_BY_ROLE = {
     "admin": {"Dashboard", "Schedule", "Day list", "Patients", "Doctors", "Staff"},

@@ -1,7 +1,8 @@
 """Reception in Chromium: register a patient, find them by a phone typed another way, book from the profile."""
 import re
 
-from tests.e2e.conftest import save_screenshot, sign_in
+from tests.e2e.browser import save_screenshot, sign_in
+from tests.factories import make_patient
 
 
 def test_register_find_open_and_book(new_page, base_url, staff):
@@ -58,12 +59,8 @@ def test_an_edit_made_on_a_stale_copy_shows_what_changed_and_saves_nothing(new_p
     from portal.extensions import db
     from portal.models import Patient
 
-    with app.app_context():
-        patient = Patient(first_name="Zawadi", last_name="Achieng", date_of_birth=date(1988, 4, 2), sex="female",
-                          phone="+254712000555", consent_data_processing=True)
-        db.session.add(patient)
-        db.session.commit()
-        patient_id = patient.id
+    patient_id = make_patient(app, "Zawadi", "Achieng", date(1988, 4, 2), phone="+254712000555",
+                              consent_data_processing=True)
     tabs = [sign_in(new_page(), base_url, "reception1") for _ in range(2)]
     for tab in tabs:
         tab.goto(f"{base_url}/patients/{patient_id}/edit")

@@ -7,9 +7,9 @@ import pytest
 
 from portal import clinic_time
 from portal.extensions import db
-from portal.models import Doctor, Patient
-from tests.e2e.conftest import VIEWPORTS, layout_problems, save_screenshot, sign_in
-from tests.schedule.conftest import make_slots
+from portal.models import Doctor
+from tests.e2e.browser import VIEWPORTS, layout_problems, save_screenshot, sign_in
+from tests.factories import make_doctor, make_patient, make_slots
 
 REFRESH_MS = 15_000
 
@@ -17,15 +17,9 @@ REFRESH_MS = 15_000
 @pytest.fixture
 def day_with_slots(app, staff):
     """One doctor with tomorrow's slots, three patients; returns (date, slot ids)."""
-    with app.app_context():
-        doctor = Doctor(user_id=staff["doctor"], name="Dr. Browser", licence_number="KMPDC-E2E",
-                        specialisation="General surgery")
-        db.session.add(doctor)
-        db.session.add_all(Patient(first_name=name, last_name="Wanjiku", date_of_birth=date(1990, 1, 1),
-                                   sex="female", phone=f"+25471200010{i}")
-                           for i, name in enumerate(("Amani", "Baraka", "Chege")))
-        db.session.commit()
-        doctor_id = doctor.id
+    doctor_id = make_doctor(app, "Dr. Browser", "KMPDC-E2E", "General surgery", user_id=staff["doctor"])
+    for i, name in enumerate(("Amani", "Baraka", "Chege")):
+        make_patient(app, name, "Wanjiku", phone=f"+25471200010{i}")
     slot_ids = make_slots(app, doctor_id, day_offset=1, count=8)
     with app.app_context():
         tomorrow = date.fromordinal(clinic_time.today().toordinal() + 1).isoformat()
@@ -138,11 +132,7 @@ def test_patient_matches_stack_inside_the_booking_panel(new_page, base_url, staf
 
 def test_reception_moves_an_appointment_to_another_doctor(new_page, base_url, app, staff, day_with_slots):
     day, slots = day_with_slots
-    with app.app_context():
-        other = Doctor(name="Dr. Second", licence_number="KMPDC-E2E-2", specialisation="Aesthetics")
-        db.session.add(other)
-        db.session.commit()
-        other_id = other.id
+    other_id = make_doctor(app, "Dr. Second", "KMPDC-E2E-2", "Aesthetics")
     other_slots = make_slots(app, other_id, day_offset=1, count=8)
     page = open_day(sign_in(new_page(), base_url, "reception1"), base_url, day)
     fill_booking(page, slots[0], "Amani", "Amani Wanjiku", "Moves to Dr. Second")

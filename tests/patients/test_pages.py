@@ -6,8 +6,9 @@ import pytest
 from sqlalchemy import func, select, text
 
 from portal.extensions import db
-from portal.models import Appointment, AuditEvent, Doctor, Patient
-from tests.conftest import csrf_from
+from portal.models import AuditEvent, Patient
+from tests.factories import make_appointment, make_doctor
+from tests.helpers import csrf_from
 
 
 def audit_count(app, action) -> int:
@@ -47,17 +48,11 @@ def test_unknown_patient_is_a_404_not_a_500(app, client, login_as):
 def with_appointments(app, register):
     """A patient with 12 past and 12 upcoming appointments."""
     patient_id, _ = register()
-    with app.app_context():
-        doctor = Doctor(name="Dr. Test", licence_number="T-1", specialisation="Surgery")
-        db.session.add(doctor)
-        db.session.flush()
-        now = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
-        for offset in list(range(-12, 0)) + list(range(1, 13)):
-            starts = now + timedelta(days=offset)
-            db.session.add(Appointment(patient_id=patient_id, doctor_id=doctor.id, starts_at=starts,
-                                       ends_at=starts + timedelta(minutes=30),
-                                       status="completed" if offset < 0 else "booked"))
-        db.session.commit()
+    doctor = make_doctor(app, "Dr. Test", "T-1", "Surgery")
+    now = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    for offset in list(range(-12, 0)) + list(range(1, 13)):
+        make_appointment(app, patient_id, doctor, now + timedelta(days=offset),
+                         status="completed" if offset < 0 else "booked")
     return patient_id
 
 
@@ -114,7 +109,8 @@ def test_readers_cannot_change_or_list(app, client, login_as, register, role, st
     patient_id, _ = register()
     login_as(role)
     token = csrf_from(client.get(f"/patients/{patient_id}").get_data(as_text=True))
-    assert client.post(f"/patients/{patient_id}/approve", data={"csrf_token": token, "version": "1"}).status_code == status
+    approved = client.post(f"/patients/{patient_id}/approve", data={"csrf_token": token, "version": "1"})
+    assert approved.status_code == status
     assert client.get(f"/patients/{patient_id}/edit").status_code == status
     assert client.get("/patients/list").status_code == status
 
@@ -126,7 +122,8 @@ def test_anonymous_is_sent_to_login(client, register):
 
 
 def test_patient_list_filters_and_keyset_pages(app, client, login_as, staff, register):
-    ids = [register(phone=f"0712 000 {i:03d}", first_name=f"Name {chr(97 + i % 26)}{chr(97 + i // 26)}")[0] for i in range(30)]
+    ids = [register(phone=f"0712 000 {i:03d}", first_name=f"Name {chr(97 + i % 26)}{chr(97 + i // 26)}")[0]
+           for i in range(30)]
     with app.app_context():
         db.session.execute(text("UPDATE patient SET created_at = now() - (id || ' days')::interval"))
         db.session.execute(text("UPDATE patient SET approved_at = now() WHERE id % 2 = 0"))

@@ -6,8 +6,8 @@ from sqlalchemy import func, select
 
 from portal.extensions import db
 from portal.models import AuditEvent, Patient
-from tests.conftest import csrf_from, login
-from tests.patients.conftest import patient_form
+from tests.factories import patient_form
+from tests.helpers import csrf_from, login
 
 
 @pytest.fixture

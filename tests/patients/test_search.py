@@ -13,10 +13,13 @@ def names(app, term, limit=MAX_RESULTS):
 def clinic(register):
     """Six patients; returns {first name: file number}."""
     made = {}
-    made["Wanjiru"] = register(first_name="Wanjiru", last_name="Nyambura", phone="0712 345 678", date_of_birth="1990-05-17")
-    made["Brian"] = register(first_name="Brian", last_name="Ochieng Otieno", phone="+254723456789", date_of_birth="1985-11-02")
+    made["Wanjiru"] = register(first_name="Wanjiru", last_name="Nyambura",
+                               phone="0712 345 678", date_of_birth="1990-05-17")
+    made["Brian"] = register(first_name="Brian", last_name="Ochieng Otieno",
+                             phone="+254723456789", date_of_birth="1985-11-02")
     made["Kevin"] = register(first_name="Kevin", last_name="N'Dege", phone="254-734-567890", date_of_birth="1988-12-01")
-    made["Esther"] = register(first_name="Esther", last_name="Nyambura-Otieno", phone="745678901", date_of_birth="1992-04-05")
+    made["Esther"] = register(first_name="Esther", last_name="Nyambura-Otieno",
+                              phone="745678901", date_of_birth="1992-04-05")
     made["Zoë"] = register(first_name="Zoë", last_name="Mwangí", phone="0110 123 456", date_of_birth="2001-03-14")
     made["Amina"] = register(first_name="Amina", last_name="Bakari", phone="0799 000 111", date_of_birth="1979-01-30")
     return {name: file_number for name, (_, file_number) in made.items()}

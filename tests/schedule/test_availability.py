@@ -13,17 +13,8 @@ from portal.extensions import db
 from portal.idempotency import new_key
 from portal.schedule import availability, queries, services
 from portal.schedule.availability import parse_ranges
-from tests.schedule.conftest import assert_invariants, count
-
-EVERY_DAY = [(d, "hours", time(8), time(12)) for d in range(7)] + [(d, "break", time(10), time(10, 30)) for d in range(7)]
-
-
-def run(app, fn, *args, **kw):
-    with app.app_context():
-        try:
-            return fn(*args, **kw)
-        finally:
-            db.session.remove()
+from tests.factories import EVERY_DAY
+from tests.helpers import assert_invariants, count, csrf_from, run
 
 
 def day_slots(app, doctor_id: int, day: date) -> list[tuple[str, str]]:
@@ -223,7 +214,6 @@ def test_cli_generates_slots_and_reports(app, doctors):
 def test_admin_adds_doctor_and_duplicate_licence_is_refused(app, login_as, doctors):
     client = login_as("admin")
     page = client.get("/schedule/doctors").get_data(as_text=True)
-    from tests.conftest import csrf_from
     csrf = csrf_from(page)
     form = {"name": "Dr. New", "licence_number": "KMPDC-NEW", "specialisation": "ENT", "phone": "0722 123 456",
             "slot_minutes": "20", "is_active": "1", "csrf_token": csrf}
@@ -240,7 +230,6 @@ def test_admin_adds_doctor_and_duplicate_licence_is_refused(app, login_as, docto
 
 def test_unticking_active_takes_a_doctor_off_and_lists_their_bookings_for_reception(app, login_as, doctors,
                                                                                    patients):
-    from tests.conftest import csrf_from
     day = later(app, 3)
     book_on_day(app, doctors[0], day, 9, patients[2], "Review")
     client = login_as("admin")
@@ -272,7 +261,6 @@ def test_unticking_active_takes_a_doctor_off_and_lists_their_bookings_for_recept
 
 def test_doctor_edits_own_availability_only(app, login_as, doctors):
     client = login_as("doctor")
-    from tests.conftest import csrf_from
     own = client.get(f"/schedule/doctors/{doctors[0]}")
     assert own.status_code == 200
     csrf = csrf_from(own.get_data(as_text=True))
@@ -290,7 +278,6 @@ def test_doctor_edits_own_availability_only(app, login_as, doctors):
 
 
 def test_doctor_takes_time_off_over_a_booking_and_sees_what_reception_must_move(app, login_as, doctors, patients):
-    from tests.conftest import csrf_from
     day = later(app, 5)
     book_on_day(app, doctors[0], day, 9, patients[3], "Suture removal")
     client = login_as("doctor")
@@ -300,7 +287,8 @@ def test_doctor_takes_time_off_over_a_booking_and_sees_what_reception_must_move(
     saved = client.post(f"{page_url}/time-off", data=form)
     assert saved.status_code == 303 and saved.headers["Location"] == page_url
     page = client.get(page_url).get_data(as_text=True)
-    assert "1 booked appointment(s) no longer fit the doctor&#39;s hours or time off; reception must reschedule them" in page
+    assert ("1 booked appointment(s) no longer fit the doctor&#39;s hours or time off; "
+            "reception must reschedule them") in page
     assert 'id="in-time-off"' in page and "Pat3 Tester (booked; Conference)" in page
     again = client.get(page_url).get_data(as_text=True)  # the message was shown once; the list stays
     assert "reception must reschedule them (listed below" not in again and "Pat3 Tester" in again
@@ -309,7 +297,6 @@ def test_doctor_takes_time_off_over_a_booking_and_sees_what_reception_must_move(
 
 def test_reception_sees_but_cannot_change_availability(app, login_as, doctors):
     client = login_as("reception")
-    from tests.conftest import csrf_from
     page = client.get(f"/schedule/doctors/{doctors[0]}")
     assert page.status_code == 200
     refused = client.post(f"/schedule/doctors/{doctors[0]}/time-off",

@@ -1,10 +1,7 @@
 """Booking, cancelling, rescheduling and status rules through the service functions."""
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
-from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import text
 
 from portal.actor import Actor
@@ -14,29 +11,8 @@ from portal.idempotency import IdempotencyError, new_key
 from portal.models import Appointment
 from portal.schedule import services
 from portal.schedule.services import SlotTaken
-from tests.schedule.conftest import assert_invariants, count, make_slots
-
-
-def book(app, slot_ids, patient_id, key=None, user_id=None, **kw):
-    with app.app_context():
-        try:
-            return services.book(slot_ids, patient_id, kw.pop("reason", "check-up"), Actor(user_id, "reception"),
-                                 key or new_key(), **kw)
-        finally:
-            db.session.remove()
-
-
-def call(app, fn, *args, **kw):
-    """Run a service in its own app context; an ORM result comes back as a plain snapshot."""
-    with app.app_context():
-        try:
-            result = fn(*args, **kw)
-            if hasattr(result, "__table__"):
-                result = SimpleNamespace(**{c.key: getattr(result, c.key)
-                                            for c in sa_inspect(result).mapper.column_attrs})
-            return result
-        finally:
-            db.session.remove()
+from tests.factories import book, make_slots
+from tests.helpers import assert_invariants, call, count
 
 
 def test_book_marks_slots_and_records_who(app, staff, slots, patients):

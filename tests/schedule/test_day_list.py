@@ -6,19 +6,14 @@ from sqlalchemy import func, select
 from portal import clinic_time
 from portal.actor import Actor
 from portal.extensions import db
-from portal.idempotency import new_key
 from portal.models import AuditEvent, Patient
 from portal.schedule import services
+from tests.factories import book as _book
 
 
 def _day(app, offset: int) -> str:
     with app.app_context():
         return (clinic_time.today() + timedelta(days=offset)).isoformat()
-
-
-def _book(app, slot_ids, patient_id, reason, user_id):
-    with app.app_context():
-        return services.book(slot_ids, patient_id, reason, Actor(user_id, "reception"), new_key())
 
 
 def test_nurse_lands_on_the_list_of_the_day_by_doctor_and_time(app, login_as, staff, doctors, patients, slots):

@@ -8,11 +8,8 @@ import pytest
 from sqlalchemy import event
 
 from portal import clinic_time
-from portal.actor import Actor
 from portal.extensions import db
-from portal.idempotency import new_key
-from portal.models import Appointment, Doctor, Patient
-from portal.schedule import services
+from tests.factories import book, make_appointment, make_doctor, make_patients
 
 
 @contextmanager
@@ -41,19 +38,13 @@ def statements_for(app, client, url: str, *, htmx: bool = False) -> int:
 
 
 def add_patients(app, n: int, start: int) -> list[int]:
-    with app.app_context():
-        people = [Patient(first_name=f"Nplus{start + i}", last_name="Counted", date_of_birth=date(1985, 3, 1),
-                          sex="male", phone=f"+2547330{start + i:05d}") for i in range(n)]
-        db.session.add_all(people)
-        db.session.commit()
-        return [p.id for p in people]
+    return make_patients(app, n, start, first_name="Nplus{i}", last_name="Counted", date_of_birth=date(1985, 3, 1),
+                         sex="male", phone="+2547330{i:05d}")
 
 
 def book_each(app, slot_ids: list[int], patient_ids: list[int]) -> None:
-    with app.app_context():
-        for slot_id, patient_id in zip(slot_ids, patient_ids):
-            services.book([slot_id], patient_id, "check-up", Actor.system(), new_key())
-        db.session.remove()
+    for slot_id, patient_id in zip(slot_ids, patient_ids, strict=True):
+        book(app, [slot_id], patient_id, "check-up")
 
 
 def schedule_pages(day: str, doctor_id: int) -> dict[str, tuple[str, str, bool]]:
@@ -87,18 +78,12 @@ def patient_with_history(app):
     added = {"n": 0}
 
     def add(n: int, when: str) -> int:
-        with app.app_context():
-            now = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
-            base = now + timedelta(days=1) if when == "upcoming" else now - timedelta(days=400)
-            for i in range(added["n"], added["n"] + n):
-                doctor = Doctor(name=f"Dr. History {i}", licence_number=f"HIST-{i}", specialisation="Surgery")
-                db.session.add(doctor)
-                db.session.flush()
-                starts = base + timedelta(days=i)
-                db.session.add(Appointment(patient_id=patient_id, doctor_id=doctor.id, starts_at=starts,
-                                           ends_at=starts + timedelta(minutes=30),
-                                           status="booked" if when == "upcoming" else "completed"))
-            db.session.commit()
+        now = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+        base = now + timedelta(days=1) if when == "upcoming" else now - timedelta(days=400)
+        for i in range(added["n"], added["n"] + n):
+            doctor = make_doctor(app, f"Dr. History {i}", f"HIST-{i}", "Surgery")
+            make_appointment(app, patient_id, doctor, base + timedelta(days=i),
+                             status="booked" if when == "upcoming" else "completed")
         added["n"] += n
         return patient_id
 

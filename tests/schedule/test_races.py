@@ -9,7 +9,8 @@ from portal.extensions import db
 from portal.idempotency import new_key
 from portal.schedule import services
 from portal.schedule.services import ScheduleError, SlotTaken
-from tests.schedule.conftest import assert_invariants, count, make_slots
+from tests.factories import make_slots
+from tests.helpers import assert_invariants, count
 
 THREADS = 16
 ROUNDS = 50
@@ -83,8 +84,8 @@ def test_reschedule_racing_a_booking_for_the_target(racing_app, staff, doctors, 
             moving = services.book([source], patients[0], None, Actor.system(), new_key()).appointment_id
             db.session.remove()
         outcomes = race(racing_app, [
-            lambda: services.reschedule(moving, [target], Actor(staff["reception"], "reception")),
-            lambda p=patients[1 + r % 30]: services.book([target], p, None, Actor.system(), new_key()),
+            lambda m=moving, t=target: services.reschedule(m, [t], Actor(staff["reception"], "reception")),
+            lambda p=patients[1 + r % 30], t=target: services.book([t], p, None, Actor.system(), new_key()),
         ])
         moved, booked = outcomes
         assert isinstance(moved, SlotTaken) != isinstance(booked, SlotTaken), outcomes
@@ -103,7 +104,7 @@ def test_overlapping_multi_slot_bookings_never_deadlock(racing_app, doctors, pat
     for start in range(0, 8, 4):
         window = slot_ids[start:start + 5]
         # Each thread wants two neighbouring slots; neighbours share one: only non-sharing ones win.
-        calls = [(lambda i=i: services.book(window[i:i + 2], patients[i], None, Actor.system(), new_key()))
+        calls = [(lambda i=i, w=window: services.book(w[i:i + 2], patients[i], None, Actor.system(), new_key()))
                  for i in range(4)] * 4
         outcomes = race(racing_app, calls)
         assert not any(isinstance(o, Exception) and not isinstance(o, ScheduleError) for o in outcomes), outcomes
@@ -128,8 +129,8 @@ def test_cancel_racing_a_booking_of_the_freed_slot(racing_app, staff, doctors, p
             held = services.book([slot_id], patients[0], None, Actor.system(), new_key()).appointment_id
             db.session.remove()
         outcomes = race(racing_app, [
-            lambda: services.cancel(held, "patient", "ill", Actor(staff["reception"], "reception")),
-            lambda: services.book([slot_id], patients[1], None, Actor.system(), new_key()),
+            lambda h=held: services.cancel(h, "patient", "ill", Actor(staff["reception"], "reception")),
+            lambda s=slot_id: services.book([s], patients[1], None, Actor.system(), new_key()),
         ])
         assert not isinstance(outcomes[0], Exception), outcomes
         assert isinstance(outcomes[1], (services.BookingResult, SlotTaken)), outcomes
@@ -140,7 +141,7 @@ def test_lock_timeout_reaches_the_user_as_just_taken(make_app, database_url, sta
     """A slot row held by a stuck transaction: the booking gives up after lock_timeout with a 409."""
     import psycopg
 
-    from tests.conftest import csrf_from, login
+    from tests.helpers import csrf_from, login
 
     quick = make_app(DB_LOCK_TIMEOUT_MS=200)
     slot_ids = make_slots(quick, doctors[0], count=1)

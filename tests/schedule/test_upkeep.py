@@ -11,8 +11,8 @@ from portal import clinic_time
 from portal.extensions import db
 from portal.schedule import availability
 from portal.schedule.upkeep import run_upkeep, start_upkeep
-from tests.schedule.conftest import count
-from tests.schedule.test_availability import EVERY_DAY, run
+from tests.factories import EVERY_DAY
+from tests.helpers import count, run
 
 LAST_WEEK_SQL = "SELECT count(*) FROM slot WHERE doctor_id = :d AND starts_at >= :start"
 

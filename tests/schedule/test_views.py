@@ -10,8 +10,8 @@ from portal import clinic_time
 from portal.actor import Actor
 from portal.extensions import db
 from portal.idempotency import new_key
-from tests.conftest import csrf_from
-from tests.schedule.conftest import assert_invariants, count
+from tests.factories import make_doctor, make_slots
+from tests.helpers import assert_invariants, count, csrf_from
 
 # An htmx request from the day grid's side panel.
 HX = {"HX-Request": "true", "HX-Target": "panel", "HX-Current-URL": "http://localhost/schedule/?date=2030-01-01"}
@@ -62,7 +62,6 @@ def columns(page: str) -> list[str]:
 
 
 def test_grid_shows_the_doctors_working_that_day_and_filters_by_specialisation(app, login_as, doctors):
-    from tests.schedule.conftest import make_slots
     make_slots(app, doctors[0], count=4)  # Dr. Test Two has no slots tomorrow
     client = login_as("reception")
     page = client.get(f"/schedule/?date={tomorrow(app)}").get_data(as_text=True)
@@ -84,14 +83,8 @@ def test_grid_shows_the_doctors_working_that_day_and_filters_by_specialisation(a
 
 
 def test_more_doctors_than_the_grid_holds_are_said_not_hidden(app, login_as):
-    from portal.models import Doctor
-    from tests.schedule.conftest import make_slots
-    with app.app_context():
-        many = [Doctor(name=f"Dr. Many {i:02d}", licence_number=f"MANY-{i}",
-                       specialisation="Aesthetics" if i < 5 else "General surgery") for i in range(32)]
-        db.session.add_all(many)
-        db.session.commit()
-        ids = [d.id for d in many]
+    ids = [make_doctor(app, f"Dr. Many {i:02d}", f"MANY-{i}", "Aesthetics" if i < 5 else "General surgery")
+           for i in range(32)]
     for doctor_id in ids:
         make_slots(app, doctor_id, count=2)
     client = login_as("reception")
@@ -289,9 +282,9 @@ def test_doctor_tablet_reviews_request(app, login_as, staff, doctors, slots, pat
     from portal.extensions import db
     from portal.schedule import services
     with app.app_context():
-        services.book(slots[doctors[0]][:1], patients[0], "Second opinion", Actor(staff["reception"], "reception"), new_key(),
-                      pending_review=True)
-        services.book(slots[doctors[0]][3:4], patients[1], "Follow-up", Actor(staff["reception"], "reception"), new_key())
+        desk = Actor(staff["reception"], "reception")
+        services.book(slots[doctors[0]][:1], patients[0], "Second opinion", desk, new_key(), pending_review=True)
+        services.book(slots[doctors[0]][3:4], patients[1], "Follow-up", desk, new_key())
         db.session.remove()
     client = login_as("doctor")
     page = client.get("/schedule/mine").get_data(as_text=True)
@@ -307,7 +300,8 @@ def test_an_appointment_opened_from_a_link_is_a_full_page(app, login_as, staff, 
     from portal.extensions import db
     from portal.schedule import services
     with app.app_context():
-        booked = services.book(slots[doctors[0]][:1], patients[0], "Post-op check", Actor(staff["reception"], "reception"), new_key())
+        booked = services.book(slots[doctors[0]][:1], patients[0], "Post-op check",
+                               Actor(staff["reception"], "reception"), new_key())
         db.session.remove()
     client = login_as("doctor")
     url = f"/schedule/appointments/{booked.appointment_id}"
@@ -329,9 +323,10 @@ def test_reception_answers_the_doctor_from_the_appointment_panel(app, login_as, 
     from portal.extensions import db
     from portal.schedule import services
     with app.app_context():
-        booked = services.book(slots[doctors[0]][:1], patients[0], "Rhinoplasty consult", Actor(staff["reception"], "reception"),
-                               new_key(), pending_review=True)
-        services.review(booked.appointment_id, "ask_info", "Any previous nose surgery?", Actor(staff["doctor"], "doctor"))
+        booked = services.book(slots[doctors[0]][:1], patients[0], "Rhinoplasty consult",
+                               Actor(staff["reception"], "reception"), new_key(), pending_review=True)
+        services.review(booked.appointment_id, "ask_info", "Any previous nose surgery?",
+                        Actor(staff["doctor"], "doctor"))
         db.session.remove()
     url = f"/schedule/appointments/{booked.appointment_id}"
     desk = login_as("reception")

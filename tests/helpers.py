@@ -1,0 +1,233 @@
+"""Test helpers that are not fixtures: the test server and settings, signing in, CSRF, real HTTP,
+counting rows, running a service in an app context, and the schedule's invariants.
+
+Test modules import these from here, never from a conftest.py or from another test module.
+"""
+from __future__ import annotations
+
+import http.cookiejar
+import os
+import re
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from contextlib import contextmanager
+from types import SimpleNamespace
+
+import psycopg
+import pytest
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy import text
+from werkzeug.serving import make_server
+
+from portal import ROOT
+from portal.extensions import db
+from tests.factories import PASSWORD, ROLES
+
+__all__ = ["INSTANCE", "PASSWORD", "ROLES", "TEST_CONFIG", "HttpSession", "add_route", "admin_connection",
+           "assert_invariants", "call", "count", "count_rows", "csrf_from", "dummy_url", "login", "run",
+           "running", "server_url", "with_database"]
+
+INSTANCE = os.path.join(ROOT, "instance")
+
+TEST_CONFIG = {
+    "TESTING": True,
+    "SECRET_KEY": "test-secret",
+    "DB_POOL_SIZE": 5,
+    "DB_MAX_OVERFLOW": 2,
+    "DB_POOL_TIMEOUT_S": 2,
+}
+
+
+# ---- the test server -----------------------------------------------------------------------
+
+def server_url() -> str:
+    """A libpq URL of the server to test on: TEST_DATABASE_URL, else the embedded one (started if need be)."""
+    if os.environ.get("TEST_DATABASE_URL"):
+        return os.environ["TEST_DATABASE_URL"]
+    from portal.embedded import embedded_server
+    return embedded_server(INSTANCE).get_uri("postgres")
+
+
+def with_database(url: str, name: str) -> str:
+    """The same server URL pointing at database `name`."""
+    base, _, query = url.partition("?")
+    base = re.sub(r"/[^/]*$", "", base.replace("postgresql+psycopg://", "postgresql://"))
+    return f"{base}/{name}" + (f"?{query}" if query else "")
+
+
+def admin_connection(database_url: str, **kwargs):
+    """A plain psycopg connection from the test itself (locks, pg_stat_activity, row counts)."""
+    return psycopg.connect(database_url, **kwargs)
+
+
+def count_rows(database_url: str, table: str) -> int:
+    """Rows in a table, counted on a connection of its own."""
+    with admin_connection(database_url) as conn:
+        return conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+
+
+def run(app, fn, *args, **kw):
+    """Run a service in its own app context; an ORM result comes back as a plain snapshot."""
+    with app.app_context():
+        try:
+            result = fn(*args, **kw)
+            if hasattr(result, "__table__"):
+                result = SimpleNamespace(**{c.key: getattr(result, c.key)
+                                            for c in sa_inspect(result).mapper.column_attrs})
+            return result
+        finally:
+            db.session.remove()
+
+
+call = run
+
+
+def count(app, sql: str, **params):
+    """The one value a SQL query returns, read in an app context of its own."""
+    with app.app_context():
+        value = db.session.scalar(text(sql), params)
+        db.session.remove()
+        return value
+
+
+# ---- the schedule's invariants -------------------------------------------------------------
+
+INVARIANTS = {
+    "doctor with overlapping active appointments": """
+        SELECT count(*) FROM appointment a JOIN appointment b ON a.doctor_id = b.doctor_id AND a.id < b.id
+        WHERE a.status <> 'cancelled' AND b.status <> 'cancelled'
+          AND a.starts_at < b.ends_at AND b.starts_at < a.ends_at""",
+    "patient with overlapping active appointments": """
+        SELECT count(*) FROM appointment a JOIN appointment b ON a.patient_id = b.patient_id AND a.id < b.id
+        WHERE a.status <> 'cancelled' AND b.status <> 'cancelled'
+          AND a.starts_at < b.ends_at AND b.starts_at < a.ends_at""",
+    "booked slot not held by an active appointment of its doctor and time": """
+        SELECT count(*) FROM slot s LEFT JOIN appointment a ON a.id = s.appointment_id
+        WHERE s.status = 'booked' AND (a.id IS NULL OR a.status = 'cancelled' OR a.doctor_id <> s.doctor_id
+              OR s.starts_at < a.starts_at OR s.ends_at > a.ends_at)""",
+    "slot pointing at an appointment but not booked": """
+        SELECT count(*) FROM slot WHERE appointment_id IS NOT NULL AND status <> 'booked'""",
+    "active appointment whose slots do not cover it exactly": """
+        SELECT count(*) FROM appointment a
+        LEFT JOIN LATERAL (SELECT min(s.starts_at) AS first, max(s.ends_at) AS last,
+                                  sum(s.ends_at - s.starts_at) AS total
+                           FROM slot s WHERE s.appointment_id = a.id) c ON true
+        WHERE a.status <> 'cancelled'
+          AND (c.first IS DISTINCT FROM a.starts_at OR c.last IS DISTINCT FROM a.ends_at
+               OR c.total IS DISTINCT FROM a.ends_at - a.starts_at)""",
+    "cancelled appointment still holding slots": """
+        SELECT count(*) FROM slot s JOIN appointment a ON a.id = s.appointment_id WHERE a.status = 'cancelled'""",
+}
+
+
+def assert_invariants(app) -> None:
+    """No double booking of doctor or patient; slots and appointments agree both ways."""
+    with app.app_context():
+        broken = {name: db.session.scalar(text(sql)) for name, sql in INVARIANTS.items()}
+        db.session.remove()
+    assert {name: n for name, n in broken.items() if n} == {}
+
+
+# ---- signing in and CSRF -------------------------------------------------------------------
+
+def csrf_from(html: str) -> str:
+    """The CSRF token in a rendered page."""
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html) or \
+        re.search(r'"X-CSRFToken": "([^"]+)"', html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+def login(client, username: str, password: str = PASSWORD, **request_options):
+    """Sign in through the real login form (CSRF included); options go to both requests."""
+    page = client.get("/login", **request_options)
+    token = csrf_from(page.get_data(as_text=True))
+    return client.post("/login", data={"username": username, "password": password,
+                                       "csrf_token": token}, **request_options)
+
+
+# ---- routes --------------------------------------------------------------------------------
+
+def add_route(app, rule: str, view, methods=("GET",), access=None):
+    """Register a test-only view on an app that has not served a request yet (public by default)."""
+    from portal.auth.access import public
+    app.add_url_rule(rule, view.__name__, (access or public)(view), methods=list(methods))
+    return view
+
+
+CANDIDATE_VALUES = ["987654", "2030-01-15", str(uuid.UUID(int=987654)), "1.5", "dummy"]
+SKIPPED_METHODS = {"HEAD", "OPTIONS"}
+
+
+def dummy_url(app, rule) -> str:
+    """A URL for `rule` with dummy values that the rule's converters accept and that routes back to it."""
+    from flask import url_for
+    from werkzeug.exceptions import HTTPException
+    from werkzeug.routing import ValidationError
+
+    values = {}
+    for argument in sorted(rule.arguments):
+        converter = rule._converters[argument]
+        candidates = list(getattr(converter, "items", ())) + CANDIDATE_VALUES
+        for candidate in candidates:
+            try:
+                converter.to_python(candidate)
+            except (ValidationError, ValueError, TypeError):
+                continue
+            if converter.regex and not re.fullmatch(converter.regex, candidate):
+                continue
+            values[argument] = candidate
+            break
+        else:
+            pytest.fail(f"no dummy value fits <{argument}> of {rule.rule}")
+    with app.test_request_context():
+        url = url_for(rule.endpoint, **values)
+    adapter = app.url_map.bind("localhost")
+    method = sorted(rule.methods - SKIPPED_METHODS)[0]
+    try:
+        endpoint, _ = adapter.match(url.split("?")[0], method=method)
+    except HTTPException as error:
+        pytest.fail(f"{url} does not route back to {rule.endpoint}: {error}")
+    assert endpoint == rule.endpoint, f"{url} routes to {endpoint}, not {rule.endpoint}"
+    return url
+
+
+# ---- real HTTP -----------------------------------------------------------------------------
+
+class HttpSession:
+    """A tiny real-HTTP client with its own cookies (standard library only); no redirects followed."""
+
+    class _NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    def __init__(self):
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()), self._NoRedirect())
+
+    def request(self, url: str, data: dict | None = None, headers: dict | None = None,
+                timeout: float = 30):
+        """Return (status, body text, headers) for a GET, or a form POST when data is given."""
+        body = urllib.parse.urlencode(data).encode() if data is not None else None
+        req = urllib.request.Request(url, data=body, headers=headers or {})
+        try:
+            with self.opener.open(req, timeout=timeout) as response:
+                return response.status, response.read().decode(), response.headers
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode(), error.headers
+
+
+@contextmanager
+def running(app):
+    """Serve `app` over real HTTP on a free loopback port, in a thread."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(5)
