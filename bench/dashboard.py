@@ -270,7 +270,8 @@ def main() -> None:
     rows = [
         ["dashboard, 30 days (default)", ms(http_short, 50), ms(http_short, 95), ms(sql_short, 50),
          ms(sql_short, 95), ms(naive_short, 50), ms(naive_short, 95),
-         f"{ms(naive_short, 95) / ms(sql_short, 95):.1f}x", f"{ms(naive_short, 95) / ms(http_short, 95):.1f}x", "MET" if ms(http_short, 95) < 100 else "NOT MET"],
+         f"{ms(naive_short, 95) / ms(sql_short, 95):.1f}x", f"{ms(naive_short, 95) / ms(http_short, 95):.1f}x",
+         "MET" if ms(http_short, 95) < 100 else "NOT MET"],
         ["dashboard, 366 days", ms(http_long, 50), ms(http_long, 95), ms(sql_long, 50), ms(sql_long, 95),
          ms(naive_long, 50), ms(naive_long, 95), f"{ms(naive_long, 95) / ms(sql_long, 95):.1f}x",
          f"{ms(naive_long, 95) / ms(http_long, 95):.1f}x",

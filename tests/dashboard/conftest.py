@@ -13,7 +13,6 @@ from portal.extensions import db
 from portal.idempotency import new_key
 from portal.models import Slot
 from portal.schedule import services
-from tests.schedule.conftest import doctors, patients  # noqa: F401  (fixtures used here)
 
 DAY = date(2031, 3, 4)  # a Tuesday, in the future so the services accept the bookings
 
@@ -42,7 +41,7 @@ class Clinic:
 
 
 @pytest.fixture
-def clinic(app, staff, doctors, patients):  # noqa: F811
+def clinic(app, staff, doctors, patients):
     """DAY's schedule, made through portal.schedule.services:
 
     Dr. Test One (8 slots, 1 blocked extra): A1 completed (waited 12 min), A2 in consultation

@@ -11,8 +11,8 @@ from sqlalchemy import text
 
 from portal.dashboard.reports import BY_NAME, REPORTS, csv_cell
 from portal.extensions import db
-from tests.conftest import ROLES, count_rows, login
 from tests.dashboard.conftest import DAY
+from tests.helpers import ROLES, count_rows, login
 
 RANGE = {"from": DAY.isoformat(), "to": DAY.isoformat()}
 ROUTES = ["/dashboard/"] + [f"/dashboard/{report.name}.csv" for report in REPORTS]

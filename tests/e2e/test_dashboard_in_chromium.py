@@ -1,6 +1,6 @@
 """The admin signs in and lands on the dashboard, which renders its charts in Chromium without errors."""
-from tests.dashboard.conftest import clinic, doctors, patients  # noqa: F401  (fixtures)
-from tests.e2e.conftest import layout_problems, save_screenshot, sign_in
+from tests.dashboard.conftest import clinic  # noqa: F401  (the fixture)
+from tests.e2e.browser import layout_problems, save_screenshot, sign_in
 
 
 def problems(page) -> list[str]:
