@@ -1,6 +1,7 @@
 """The dashboard's report sections, one registry: the page shows each, and each has a CSV export.
 
-A later figure is a new `Report` in REPORTS (its query, its section template, its CSV rows).
+A later figure is a new `Report` (its query, its section template, its CSV rows) in SCHEDULE_REPORTS
+or MONEY_REPORTS.
 Revenue by day, method and service and outstanding balances belong to the payments area:
 when it lands, its queries get Report entries here (the dashboard is the last area, so it may
 import portal.payments); until then the dashboard shows no money figures at all.
@@ -79,7 +80,7 @@ def _patient_rows(data) -> Iterable[Sequence]:
     return [(r.bucket, r.patients) for r in data.rows] + [("total", data.total.patients)]
 
 
-REPORTS: tuple[Report, ...] = (
+SCHEDULE_REPORTS: tuple[Report, ...] = (
     Report("today-by-status", "Today's appointments by status", "dashboard/_by_status.html",
            lambda c: queries.by_status(c.today), ("status", "appointments"), _status_rows, today=True),
     Report("today-by-doctor", "Today's appointments by doctor", "dashboard/_by_doctor.html",
@@ -99,6 +100,14 @@ REPORTS: tuple[Report, ...] = (
     Report("new-patients", "New patients", "dashboard/_new_patients.html",
            lambda c: queries.new_patients(c.span), ("period starting", "new patients"), _patient_rows),
 )
+
+# Money: revenue by day, by payment method and by service, and outstanding balances. These are
+# the payments area's figures (integer cents, from its own tables and queries); its Report
+# entries go here when portal.payments exists. Empty until then: the page shows no money at all
+# rather than a placeholder.
+MONEY_REPORTS: tuple[Report, ...] = ()
+
+REPORTS: tuple[Report, ...] = SCHEDULE_REPORTS + MONEY_REPORTS
 BY_NAME = {report.name: report for report in REPORTS}
 
 # A cell a spreadsheet would run as a formula (OWASP's list): shown as text with a leading quote.
