@@ -180,11 +180,15 @@ def waits(span: DateRange, session: AnySession | None = None) -> Waits:
 
 # One row per day (or week) of the range with appointments, then the range's total (bucket NULL).
 RATES_SQL = """
-WITH counted AS (  -- the rows grouped once; the figures are sums over these few groups
-    SELECT (date_trunc(:unit, a.starts_at AT TIME ZONE :tz))::date AS bucket, a.status, a.cancelled_by,
-           count(*) AS n
+WITH binned AS (  -- the rows grouped once, by quarter hour (cheaper per row than a zone conversion)
+    SELECT date_bin('15 minutes', a.starts_at, TIMESTAMPTZ '2000-01-01 00:00+00') AS quarter,
+           a.status, a.cancelled_by, count(*) AS n
     FROM appointment a
     WHERE a.starts_at >= :start AND a.starts_at < :end
+    GROUP BY 1, 2, 3
+), counted AS (  -- every zone's offset is whole quarter hours, so a quarter lies in one local day
+    SELECT (date_trunc(:unit, quarter AT TIME ZONE :tz))::date AS bucket, status, cancelled_by, sum(n) AS n
+    FROM binned
     GROUP BY 1, 2, 3
 )
 SELECT bucket,
@@ -250,9 +254,14 @@ def utilisation(span: DateRange, session: AnySession | None = None) -> tuple[lis
 
 
 NEW_PATIENTS_SQL = """
-SELECT (date_trunc(:unit, p.created_at AT TIME ZONE :tz))::date AS bucket, count(*) AS patients
-FROM patient p
-WHERE p.created_at >= :start AND p.created_at < :end
+WITH binned AS (  -- as in RATES_SQL: quarter hours first, the clinic's days from those
+    SELECT date_bin('15 minutes', p.created_at, TIMESTAMPTZ '2000-01-01 00:00+00') AS quarter, count(*) AS n
+    FROM patient p
+    WHERE p.created_at >= :start AND p.created_at < :end
+    GROUP BY 1
+)
+SELECT (date_trunc(:unit, quarter AT TIME ZONE :tz))::date AS bucket, coalesce(sum(n), 0)::bigint AS patients
+FROM binned
 GROUP BY ROLLUP (1)
 ORDER BY 1 NULLS LAST"""
 
