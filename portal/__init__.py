@@ -155,7 +155,8 @@ def _register_hooks(app: Flask) -> None:
             headers["Cache-Control"] = "no-store"
         route = request.url_rule.rule if request.url_rule else "unmatched"
         elapsed = time.perf_counter() - g.get("started", time.perf_counter())
-        metrics.REQUESTS.labels(route, request.method, str(response.status_code)).inc()
+        metrics.REQUESTS.labels(route, metrics.method_label(request.method),
+                                metrics.status_label(response.status_code)).inc()
         metrics.LATENCY.labels(route).observe(elapsed)
         if request.endpoint != "static":
             request_log.info("id=%s method=%s route=%s status=%s duration_ms=%.1f",

@@ -49,6 +49,9 @@ class Config:
         self.DB_STATEMENT_TIMEOUT_MS = _int("DB_STATEMENT_TIMEOUT_MS", 5000)
         self.DB_LOCK_TIMEOUT_MS = _int("DB_LOCK_TIMEOUT_MS", 2000)
         self.DB_IDLE_IN_TX_TIMEOUT_MS = _int("DB_IDLE_IN_TX_TIMEOUT_MS", 15000)
+        # All of one request's statements and its waits for a connection share this budget,
+        # however many there are (0: no budget); portal/db.py applies it with SET LOCAL.
+        self.DB_REQUEST_DEADLINE_MS = _int("DB_REQUEST_DEADLINE_MS", 5000)
         self.DB_APPLICATION_NAME = os.environ.get("DB_APPLICATION_NAME", "kliniki")
         self.CLINIC_TIMEZONE = os.environ.get("CLINIC_TIMEZONE", "Africa/Nairobi")
         self.SHIFT_HOURS = _int("SHIFT_HOURS", 12)
@@ -69,6 +72,10 @@ class Config:
         self.LOGIN_MAX_FAILURES_PER_IP = _int("LOGIN_MAX_FAILURES_PER_IP", 20)
         self.LOGIN_MAX_FAILURES_PER_ACCOUNT = _int("LOGIN_MAX_FAILURES_PER_ACCOUNT", 5)
         self.LOGIN_FAILURE_WINDOW_S = _int("LOGIN_FAILURE_WINDOW_S", 900)
+        # Past the account's limit, an address it never signed in from waits this long after the
+        # last failure, doubling with each further failure up to the maximum.
+        self.LOGIN_LOCK_BASE_S = _int("LOGIN_LOCK_BASE_S", 60)
+        self.LOGIN_LOCK_MAX_S = _int("LOGIN_LOCK_MAX_S", 900)
         self.METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
         self.LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
         self.IDEMPOTENCY_TTL_S = _int("IDEMPOTENCY_TTL_S", 24 * 3600)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -14,9 +15,9 @@ from functools import lru_cache
 from typing import Any, Iterator, Sequence, cast
 
 import psycopg.errors
-from flask import Flask
+from flask import Flask, current_app, g, has_app_context
 from psycopg.rows import namedtuple_row
-from sqlalchemy import exc
+from sqlalchemy import event, exc
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session, scoped_session
 from sqlalchemy.pool import QueuePool
@@ -51,11 +52,14 @@ class MeteredQueuePool(QueuePool):
         if (self._max_overflow > -1 and self._overflow >= self._max_overflow
                 and self._pool.qsize() == 0):
             metrics.POOL_WAITS.inc()
+        started = time.monotonic()
         try:
             record = super()._do_get()
         except exc.TimeoutError:
             metrics.POOL_TIMEOUTS.inc()
             raise
+        finally:
+            spend(time.monotonic() - started)  # waiting for a connection is waiting on the database
         self.refresh_gauges()
         return record
 
@@ -118,6 +122,9 @@ def init_db(app: Flask) -> None:
     app.config["SQLALCHEMY_DATABASE_URI"] = sqlalchemy_url(app.config["SQLALCHEMY_DATABASE_URI"])
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(app.config)
     db.init_app(app)
+    app.before_request(start_request_deadline)
+    with app.app_context():
+        _watch_deadline(db.engine)
 
 
 def pool_status() -> dict[str, int]:
@@ -156,13 +163,17 @@ def fetch(session: AnySession, statement: str, params: dict[str, Any]) -> list:
     Through the session a statement costs about three times its psycopg cost in Python, and a
     booking request sends five. Errors come out as SQLAlchemy's, like any other statement's.
     """
-    driver = session.connection().connection.driver_connection
+    connection = session.connection()
+    driver = connection.connection.driver_connection
     assert driver is not None  # a checked-out connection always has its psycopg connection
+    _statement_starts(driver, connection.info)
     cursor = driver.cursor(row_factory=namedtuple_row)
     try:
         cursor.execute(_driver_sql(statement), params)
     except psycopg.Error as error:
         raise exc.DBAPIError.instance(statement, None, error, psycopg.Error, hide_parameters=True) from None
+    finally:
+        _statement_ended()
     return cursor.fetchall() if cursor.rownumber is not None else []  # None: no result set
 
 
@@ -199,6 +210,103 @@ def transaction() -> Iterator[Session]:
         session.info[_DEPTH] = depth
 
 
+# ---- one budget for all of a request's time on the database ---------------------
+#
+# statement_timeout and lock_timeout bound each statement, not a request: six statements that
+# each wait on a held lock for 1.9 s keep the user waiting 11 s. Every request gets a budget
+# (DB_REQUEST_DEADLINE_MS) that its statements and its waits for a connection use up. Before
+# each statement, when less is left than the statement's own limits allow, both are lowered to
+# what is left with SET LOCAL (set_config(..., true): transaction-scoped, so PgBouncer in
+# transaction mode hands the connection on unchanged); once it is used up no statement starts.
+
+_LEFT = "kliniki_db_left_s"
+_STARTED = "kliniki_db_statement_started"
+_IN_FORCE = "kliniki_timeouts_in_force"  # (statement, lock) ms set in this transaction
+SLACK_MS = 100  # lower the limits only when that saves more than this (a fresh request sends no SET)
+LOCK_FIRST_MS = 50
+_CLEANUP = ("ROLLBACK", "RELEASE SAVEPOINT")
+
+
+class DeadlineExceeded(exc.SQLAlchemyError):
+    """The request's time for the database is used up; answered as "busy" (503)."""
+
+
+def start_request_deadline() -> None:
+    """before_request: this request may spend DB_REQUEST_DEADLINE_MS on the database in all."""
+    budget_ms = int(current_app.config.get("DB_REQUEST_DEADLINE_MS") or 0)
+    g.pop(_STARTED, None)
+    if budget_ms > 0:
+        setattr(g, _LEFT, budget_ms / 1000)
+    else:
+        g.pop(_LEFT, None)
+
+
+def remaining_ms() -> int | None:
+    """Milliseconds the current request has left for the database, or None without a budget."""
+    if not has_app_context():
+        return None
+    left = g.get(_LEFT)
+    return None if left is None else int(left * 1000)
+
+
+def spend(seconds: float) -> None:
+    """Count time the request spent on the database (a statement, a wait for a connection)."""
+    if has_app_context() and g.get(_LEFT) is not None:
+        setattr(g, _LEFT, g.get(_LEFT) - seconds)
+
+
+def _limit_statement(dbapi_connection, info: dict) -> None:
+    """Refuse a statement once the budget is used up; lower the timeouts of one that could overrun it."""
+    left = remaining_ms()
+    if left is None:
+        return
+    if left <= 0:
+        raise DeadlineExceeded("the request's time for the database is used up")
+    in_force = info.get(_IN_FORCE) or (int(current_app.config["DB_STATEMENT_TIMEOUT_MS"]),
+                                       int(current_app.config["DB_LOCK_TIMEOUT_MS"]))
+    # A lock wait cut short by the budget ends as a lock timeout (409, someone else holds it).
+    wanted = (min(in_force[0], left + LOCK_FIRST_MS), min(in_force[1], left))
+    if wanted[0] < in_force[0] - SLACK_MS or wanted[1] < in_force[1] - SLACK_MS:
+        started = time.monotonic()
+        with dbapi_connection.cursor() as cursor:  # set_config(..., true) is SET LOCAL
+            cursor.execute("SELECT set_config('statement_timeout', %s, true), "
+                           "set_config('lock_timeout', %s, true)", (str(wanted[0]), str(wanted[1])))
+        info[_IN_FORCE] = wanted
+        spend(time.monotonic() - started)
+
+
+def _statement_starts(dbapi_connection, info: dict) -> None:
+    _limit_statement(dbapi_connection, info)
+    if has_app_context():
+        setattr(g, _STARTED, time.monotonic())
+
+
+def _statement_ended(*args) -> None:
+    if has_app_context():
+        started = g.pop(_STARTED, None)
+        if started is not None:
+            spend(time.monotonic() - started)
+
+
+def _forget_timeouts(conn, *args) -> None:
+    """A transaction (or savepoint) ended: its SET LOCAL values are gone with it."""
+    if not conn.invalidated:  # an invalidated connection's info would try to reconnect
+        conn.info.pop(_IN_FORCE, None)
+
+
+def _watch_deadline(engine) -> None:
+    @event.listens_for(engine, "before_cursor_execute")
+    def before_statement(conn, cursor, statement, parameters, context, executemany):
+        if statement.startswith(_CLEANUP):  # undoing a failed part must always run
+            return
+        _statement_starts(cursor.connection, conn.info)
+
+    event.listen(engine, "after_cursor_execute", _statement_ended)
+    event.listen(engine, "handle_error", _statement_ended)
+    for name in ("begin", "commit", "rollback", "rollback_savepoint"):
+        event.listen(engine, name, _forget_timeouts)
+
+
 # ---- errors the user sees as "busy" rather than as a 500 -------------------
 
 BUSY = "busy"      # pool exhausted or statement cancelled: 503, try again
@@ -207,7 +315,7 @@ LOCKED = "locked"  # lock not granted in time, serialization failure: 409
 
 def classify_db_error(error: BaseException) -> str | None:
     """Return BUSY or LOCKED for errors that mean 'try again', else None."""
-    if isinstance(error, exc.TimeoutError):
+    if isinstance(error, (exc.TimeoutError, DeadlineExceeded)):
         return BUSY
     orig = getattr(error, "orig", error)
     if isinstance(orig, (psycopg.errors.LockNotAvailable, psycopg.errors.SerializationFailure,

@@ -1,7 +1,25 @@
-"""Prometheus metrics; shared across gunicorn workers when PROMETHEUS_MULTIPROC_DIR is set."""
+"""Prometheus metrics; shared across gunicorn workers when PROMETHEUS_MULTIPROC_DIR is set.
+
+Every label value comes from a closed set the code defines (a route's pattern, never its path;
+a known HTTP method; a status code; an error kind), so no name, username or patient datum a
+client sends can reach a label, and the number of series stays bounded.
+"""
 import os
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
+
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def method_label(method: str) -> str:
+    """The request's method as a label: one of METHODS, anything else (client-chosen text) is "other"."""
+    return method if method in METHODS else "other"
+
+
+def status_label(status: int) -> str:
+    """A status code as a label (three digits; anything else is "other")."""
+    return str(status) if 100 <= status <= 599 else "other"
+
 
 REQUESTS = Counter("kliniki_requests_total", "HTTP requests", ["route", "method", "status"])
 LATENCY = Histogram(

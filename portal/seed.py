@@ -5,12 +5,11 @@ from datetime import date
 
 from sqlalchemy import func, select
 
-from .auth.passwords import hash_password
+from .auth.passwords import DEMO_PASSWORD, hash_password
 from .db import transaction
 from .extensions import db
 from .models import Doctor, Patient, StaffUser
 
-DEMO_PASSWORD = "kliniki-demo"
 DEMO_STAFF = [
     ("admin", "Amina Njoroge", "admin"),
     ("reception", "Grace Wanjiru", "reception"),

@@ -5,6 +5,8 @@ from portal.auth.access import PUBLIC, allowed_roles, roles
 from tests.helpers import ROLES, SKIPPED_METHODS, add_route, csrf_from, dummy_url, login
 
 ANONYMOUS = "anonymous"
+# Routes that end the session they are sent with (server-side): each gets a session of its own.
+SESSION_ENDING = {"auth.logout", "auth.sign_out_everywhere"}
 
 
 def signed_cookie_and_token(app, role: str | None) -> tuple[str | None, str]:
@@ -52,6 +54,8 @@ def test_every_route_for_every_role_and_anonymous(app, staff):
             allowed = allowed_roles(endpoint)
         for principal, (cookie, token) in sessions.items():
             for htmx in (False, True):
+                if endpoint in SESSION_ENDING and principal != ANONYMOUS and method == "POST":
+                    cookie, token = signed_cookie_and_token(app, principal)  # this one really ends it
                 client = app.test_client()
                 if cookie:
                     client.set_cookie(app.config["SESSION_COOKIE_NAME"], cookie)
@@ -80,6 +84,9 @@ def test_every_route_for_every_role_and_anonymous(app, staff):
                         problems.append(f"{label}: 403 for htmx is not the alert fragment")
                     elif not htmx and not ('data-status="403"' in body and f'data-role="{principal}"' in body):
                         problems.append(f"{label}: 403 page is not in the layout with the role's navigation")
+        if endpoint in SESSION_ENDING:  # signing out everywhere ended the shared sessions too
+            sessions = {principal: signed_cookie_and_token(app, None if principal == ANONYMOUS else principal)
+                        for principal in sessions}
     assert problems == [], "\n".join(problems)
     assert server_errors == [], "a 500 is a bug:\n" + "\n".join(server_errors)
 

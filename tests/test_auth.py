@@ -309,3 +309,270 @@ def test_login_only_follows_local_next_targets(client, staff, target, expected):
     response = client.post("/login", query_string={"next": target},
                            data={"username": "admin1", "password": PASSWORD, "csrf_token": token})
     assert response.status_code == 302 and response.headers["Location"] == expected
+
+
+# ---- server-side sessions ----------------------------------------------------------
+
+def cookie_of(client, app) -> str:
+    return client.get_cookie(app.config["SESSION_COOKIE_NAME"]).value
+
+
+def with_cookie(app, value: str):
+    """A new browser holding a copied session cookie."""
+    other = app.test_client()
+    other.set_cookie(app.config["SESSION_COOKIE_NAME"], value)
+    return other
+
+
+def signed_in(client) -> bool:
+    return client.get("/schedule/list").status_code == 200
+
+
+def test_a_cookie_copied_before_logout_no_longer_works(app, login_as):
+    client = login_as("reception")
+    copied = cookie_of(client, app)
+    assert signed_in(with_cookie(app, copied))
+    token = csrf_from(client.get("/schedule/").get_data(as_text=True))
+    assert client.post("/logout", data={"csrf_token": token}).status_code == 302
+    stolen = with_cookie(app, copied)
+    response = stolen.get("/schedule/")
+    assert response.status_code == 302 and response.headers["Location"].startswith("/login")
+
+
+def test_logout_on_one_worker_ends_the_session_on_the_other(make_app, staff):
+    first, second = make_app(), make_app()  # two gunicorn workers: same secret, same database
+    desk = first.test_client()
+    assert login(desk, "nurse1").status_code == 302
+    copied = cookie_of(desk, first)
+    other_worker = with_cookie(second, copied)
+    assert signed_in(other_worker)
+    desk.post("/logout", data={"csrf_token": csrf_from(desk.get("/schedule/list").get_data(as_text=True))})
+    assert not signed_in(other_worker)
+
+
+def test_the_session_id_changes_at_every_sign_in(app, staff, database_url):
+    desk, ward = app.test_client(), app.test_client()
+    for client in (desk, ward):
+        assert login(client, "nurse1").status_code == 302
+    tokens = []
+    for client in (desk, ward):
+        with client.session_transaction() as session:
+            tokens.append(session["_user_id"])
+    assert tokens[0] != tokens[1] and all(t.startswith(f"{staff['nurse']}:") for t in tokens)
+    with admin_connection(database_url) as conn:
+        stored = [row[0] for row in conn.execute("SELECT token_hash FROM staff_session")]
+    assert len(stored) == 2 and all(t.split(":")[1].encode() not in bytes(h) for t in tokens for h in stored)
+    desk.post("/logout", data={"csrf_token": csrf_from(desk.get("/schedule/list").get_data(as_text=True))})
+    assert not signed_in(desk) and signed_in(ward)  # one sign-in ended, the other goes on
+
+
+def test_sign_out_everywhere_ends_every_session_of_the_user_only(app, staff):
+    nurse_browsers = [app.test_client() for _ in range(3)]
+    for client in nurse_browsers:
+        assert login(client, "nurse1").status_code == 302
+    doctor = app.test_client()
+    assert login(doctor, "doctor1").status_code == 302
+    page = nurse_browsers[0].get("/account").get_data(as_text=True)
+    assert page.count("<tr>") == 3 + 1 and "(this browser)" in page  # three sessions and the header row
+    assert "Sign out everywhere" in page
+    response = nurse_browsers[0].post("/account/sign-out-everywhere", data={"csrf_token": csrf_from(page)})
+    assert response.status_code == 302 and response.headers["Location"] == "/login"
+    assert not any(signed_in(client) for client in nurse_browsers)
+    assert signed_in(doctor)
+    assert login(app.test_client(), "nurse1").status_code == 302  # signing in again works
+
+
+def test_admin_sees_and_ends_a_staff_members_sessions(app, login_as, staff):
+    admin = login_as("admin")
+    nurse = app.test_client()
+    assert login(nurse, "nurse1").status_code == 302
+    page = admin.get("/admin/staff").get_data(as_text=True)
+    assert "End sessions of nurse1" in page
+    done = admin.post(f"/admin/staff/{staff['nurse']}/sessions/end", data={"csrf_token": csrf_from(page)})
+    assert done.status_code == 303
+    assert not signed_in(nurse) and admin.get("/admin/staff").status_code == 200
+    missing = admin.post("/admin/staff/987654/sessions/end", data={"csrf_token": csrf_from(page)})
+    assert missing.status_code == 404 and "No such staff member." in missing.get_data(as_text=True)
+
+
+def test_a_session_ends_server_side_at_its_expiry_whatever_the_cookie_says(app, login_as, database_url):
+    client = login_as("nurse")
+    assert signed_in(client)
+    with admin_connection(database_url) as conn:
+        conn.execute("UPDATE staff_session SET expires_at = now() - interval '1 second'")
+    assert not signed_in(client)
+
+
+def test_last_seen_is_written_only_now_and_then(app, login_as, database_url):
+    client = login_as("nurse")
+
+    def last_seen():
+        with admin_connection(database_url) as conn:
+            return conn.execute("SELECT last_seen_at FROM staff_session").fetchone()[0]
+    first = last_seen()
+    for _ in range(3):
+        assert signed_in(client)
+    assert last_seen() == first  # no write per request
+    with admin_connection(database_url) as conn:
+        conn.execute("UPDATE staff_session SET last_seen_at = now() - interval '10 minutes'")
+    old = last_seen()
+    assert signed_in(client)
+    assert last_seen() > old + timedelta(minutes=9)
+
+
+def test_the_user_loader_is_one_indexed_query(app, login_as, database_url):
+    from portal.auth.services import SIGNED_IN_SQL
+    login_as("nurse")
+    with admin_connection(database_url) as conn:
+        conn.execute("SET enable_seqscan = off")  # a tiny table: ask which index the planner has
+        plan = "\n".join(row[0] for row in conn.execute(
+            "EXPLAIN " + SIGNED_IN_SQL.replace(":token", "'\\x00'::bytea").replace(":id", "1")))
+    # Either of the session's indexes (its token, or its user's open sessions) is one lookup.
+    assert "Seq Scan" not in plan and "pk_staff_user" in plan, plan
+    assert "uq_staff_session_token_hash" in plan or "ix_staff_session_user_open" in plan, plan
+
+
+# ---- throttling that does not lock the owner out -----------------------------------
+
+OWNER_DESK = {"environ_base": {"REMOTE_ADDR": "10.1.1.5"}}
+ELSEWHERE = {"environ_base": {"REMOTE_ADDR": "10.6.6.6"}}
+
+
+def test_the_owner_at_a_known_address_signs_in_while_a_guesser_elsewhere_is_held_back(make_app, staff):
+    app = make_app(LOGIN_MAX_FAILURES_PER_ACCOUNT=5, LOGIN_MAX_FAILURES_PER_IP=100)
+    assert login(app.test_client(), "nurse1", **OWNER_DESK).status_code == 302  # her usual desk
+    guesser = app.test_client()
+    for _ in range(5):
+        assert login(guesser, "nurse1", "guess-guess-guess", **ELSEWHERE).status_code == 401
+    held = login(guesser, "nurse1", PASSWORD, **ELSEWHERE)
+    assert held.status_code == 429 and "Too many failed attempts" in held.get_data(as_text=True)
+    assert login(app.test_client(), "nurse1", **OWNER_DESK).status_code == 302
+
+
+def test_the_wait_grows_with_each_failure_and_hammering_does_not_extend_it(make_app, staff, database_url):
+    app = make_app(LOGIN_MAX_FAILURES_PER_ACCOUNT=3, LOGIN_MAX_FAILURES_PER_IP=100, LOGIN_LOCK_BASE_S=1)
+    guesser = app.test_client()
+    for _ in range(3):
+        assert login(guesser, "doctor1", "guess-guess-guess", **ELSEWHERE).status_code == 401
+    for _ in range(5):  # while it must wait, tries are refused unchecked and do not count
+        assert login(guesser, "doctor1", PASSWORD, **ELSEWHERE).status_code == 429
+    time.sleep(1.1)
+    assert login(guesser, "doctor1", "guess-guess-guess", **ELSEWHERE).status_code == 401  # one more check
+    assert login(guesser, "doctor1", PASSWORD, **ELSEWHERE).status_code == 429
+    time.sleep(1.1)  # the fourth failure doubled the wait to 2 s
+    assert login(guesser, "doctor1", PASSWORD, **ELSEWHERE).status_code == 429
+    time.sleep(1.0)
+    assert login(guesser, "doctor1", PASSWORD, **ELSEWHERE).status_code == 302
+    with admin_connection(database_url) as conn:
+        rows = conn.execute("SELECT success, throttled FROM login_event ORDER BY id").fetchall()
+    assert rows.count((False, True)) == 7 and rows[-1] == (True, False)
+
+
+def test_admin_sees_and_clears_a_lock(make_app, staff):
+    app = make_app(LOGIN_MAX_FAILURES_PER_ACCOUNT=3, LOGIN_MAX_FAILURES_PER_IP=100)
+    guesser = app.test_client()
+    for _ in range(3):
+        login(guesser, "nurse1", "guess-guess-guess", **ELSEWHERE)
+    assert login(app.test_client(), "nurse1", **ELSEWHERE).status_code == 429
+    admin = app.test_client()
+    assert login(admin, "admin1").status_code == 302
+    page = admin.get("/admin/staff").get_data(as_text=True)
+    assert page.count("Locked until") == 1 and "3 failed sign-ins" in page and "Clear lock" in page
+    done = admin.post(f"/admin/staff/{staff['nurse']}/unlock", data={"csrf_token": csrf_from(page)})
+    assert done.status_code == 303
+    assert "Locked until" not in admin.get("/admin/staff").get_data(as_text=True)
+    assert login(app.test_client(), "nurse1", **ELSEWHERE).status_code == 302
+
+
+# ---- sign-in time does not tell whether a username exists ---------------------------
+
+def sign_in_seconds(app, username: str, rounds: int = 5) -> float:
+    """Median time of a wrong-password sign-in for username."""
+    client = app.test_client()
+    times = []
+    for _ in range(rounds):
+        token = csrf_from(client.get("/login").get_data(as_text=True))
+        started = time.perf_counter()
+        response = client.post("/login", data={"username": username, "password": "not-the-password",
+                                               "csrf_token": token})
+        times.append(time.perf_counter() - started)
+        assert response.status_code == 401
+    return sorted(times)[len(times) // 2]
+
+
+def test_a_known_and_an_unknown_username_take_as_long(make_app, staff):
+    app = make_app(LOGIN_MAX_FAILURES_PER_ACCOUNT=1000, LOGIN_MAX_FAILURES_PER_IP=1000)
+    known, unknown = sign_in_seconds(app, "nurse1"), sign_in_seconds(app, "no.such.user")
+    assert 0.6 < known / unknown < 1.6, (known, unknown)
+
+
+def test_an_old_hash_is_brought_to_the_current_cost_at_sign_in(make_app, staff, database_url):
+    """A hash made with other argon2 parameters answers faster (or slower) than the dummy that an
+    unknown username is checked against; the first sign-in rehashes it, and the gap closes."""
+    from argon2 import PasswordHasher
+
+    from portal.auth.passwords import _DUMMY_HASH
+    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash(PASSWORD)
+    with admin_connection(database_url) as conn:
+        conn.execute("INSERT INTO staff_user (username, full_name, role, password_hash) "
+                     "VALUES ('old.hash', 'Old Hash', 'nurse', %s)", [cheap])
+    app = make_app(LOGIN_MAX_FAILURES_PER_ACCOUNT=1000, LOGIN_MAX_FAILURES_PER_IP=1000)
+    before = sign_in_seconds(app, "old.hash") / sign_in_seconds(app, "no.such.user")
+    assert before < 0.6, before  # the gap an outsider could measure
+    assert login(app.test_client(), "old.hash").status_code == 302
+    with admin_connection(database_url) as conn:
+        stored = conn.execute("SELECT password_hash FROM staff_user WHERE username = 'old.hash'").fetchone()[0]
+    assert stored.rsplit("$", 2)[0] == _DUMMY_HASH.rsplit("$", 2)[0]  # same algorithm and parameters
+    after = sign_in_seconds(app, "old.hash") / sign_in_seconds(app, "no.such.user")
+    assert 0.6 < after < 1.6, after
+    assert login(app.test_client(), "old.hash").status_code == 302
+
+
+# ---- weak passwords ------------------------------------------------------------------
+
+@pytest.mark.parametrize("password, message", [
+    ("1234567890", "at least 12"),
+    ("password12", "at least 12"),
+    ("123456789012", "too easy to guess"),
+    ("qwertyuiop12", "too easy to guess"),
+    ("abcabcabcabc", "too easy to guess"),
+    ("password1234", "common passwords"),
+    ("P@ssw0rd2024!", "common passwords"),
+    ("iloveyou2024", "common passwords"),
+    ("welcome-to-kliniki", "common passwords"),
+    ("kliniki-demo", "password of the demo accounts"),
+    ("esther.wanjiru", "username or the name of the person"),
+    ("EstherNyambura2024", "username or the name of the person"),
+    ("nyambura-esther!", "username or the name of the person"),
+])
+def test_weak_passwords_are_refused_with_a_clear_message(login_as, staff, database_url, password, message):
+    client = login_as("admin")
+    token = csrf_from(client.get("/admin/staff").get_data(as_text=True))
+    before = count_rows(database_url, "staff_user")
+    response = client.post("/admin/staff", data={
+        "username": "esther.wanjiru", "full_name": "Esther Nyambura", "role": "nurse",
+        "password": password, "csrf_token": token})
+    assert response.status_code == 422 and message in response.get_data(as_text=True)
+    # The same rules on a reset; the nurse's own name stands in for Esther's.
+    for name, nurse_name in (("esther.wanjiru", "nurse1-nurse1"), ("Esther", "Test"), ("esther", "test"),
+                             ("Nyambura", "Nurse"), ("nyambura", "nurse")):
+        password = password.replace(name, nurse_name)
+    reset = client.post(f"/admin/staff/{staff['nurse']}/password",
+                        data={"password": password, "csrf_token": token})
+    assert reset.status_code == 422 and 'id="staff-alert"' in reset.get_data(as_text=True)
+    assert count_rows(database_url, "staff_user") == before
+    assert login(client.application.test_client(), "nurse1").status_code == 302  # password unchanged
+
+
+def test_a_strong_password_is_accepted_and_the_cli_applies_the_same_rules(app, login_as, database_url):
+    client = login_as("admin")
+    token = csrf_from(client.get("/admin/staff").get_data(as_text=True))
+    done = client.post("/admin/staff", data={"username": "esther.wanjiru", "full_name": "Esther Nyambura",
+                                             "role": "nurse", "password": "amber-kettle-orbit-9",
+                                             "csrf_token": token})
+    assert done.status_code == 303
+    runner = app.test_cli_runner()
+    refused = runner.invoke(args=["create-user", "weak.one", "--full-name", "Weak One", "--role", "nurse"],
+                            input="password1234\npassword1234\n")
+    assert refused.exit_code != 0 and "common passwords" in refused.output
+    assert count_rows(database_url, "staff_user") == 5

@@ -65,7 +65,7 @@ GOOD = {"username": "new.nurse", "full_name": "Esther Nyambura", "role": "nurse"
 
 
 def valid_password(value: str) -> bool:
-    return 10 <= len(value) <= 128 and bool(value.strip())
+    return 12 <= len(value) <= 128 and bool(value.strip())
 
 
 def bad_for(field: str, value: str) -> bool:
@@ -128,7 +128,7 @@ def test_reset_password_with_bad_input(login_as, staff, database_url, value):
                            data={"password": value, "csrf_token": token})
     assert response.status_code == 422
     body = response.get_data(as_text=True)
-    assert 'id="staff-alert"' in body and ("at least 10" in body or "at most 128" in body)
+    assert 'id="staff-alert"' in body and ("at least 12" in body or "at most 128" in body)
     assert snapshot(database_url) == before
 
 

@@ -37,7 +37,7 @@ def test_create_user_prompts_for_missing_options(app, database_url):
 
 def test_create_user_refuses_bad_input_and_changes_nothing(app, database_url):
     short = create_user(app, "amina", "--full-name", "Amina", "--role", "admin", input="short\nshort\n")
-    assert short.exit_code == 1 and "password: Use at least 10 characters." in short.output
+    assert short.exit_code == 1 and "password: Use at least 12 characters." in short.output
     bad_name = create_user(app, "amina<script>", "--full-name", "Amina", "--role", "admin",
                            input=f"{NEW_PASSWORD}\n{NEW_PASSWORD}\n")
     assert bad_name.exit_code == 1 and "username: Use letters, digits" in bad_name.output

@@ -182,6 +182,120 @@ def test_lock_timeout_answers_409(make_app, staff, database_url):
     assert client.get(f"/_test/lock/{staff['admin']}").status_code == 200
 
 
+# ---- one database budget per request -------------------------------------------------
+
+def retrying_lock_route(app, user_id: int, attempts: int = 6):
+    """GET /_test/retry-lock: tries a row lock again and again in savepoints, as code that
+    catches "someone else holds it" and goes on would; every attempt waits on the held lock."""
+    from portal.db import LOCKED, classify_db_error
+
+    def retry_lock():
+        tried = 0
+        with transaction() as session:
+            for _ in range(attempts):
+                tried += 1
+                try:
+                    with transaction():
+                        session.execute(select(StaffUser.id).where(StaffUser.id == user_id).with_for_update())
+                except sa_exc.DBAPIError as error:
+                    if classify_db_error(error) != LOCKED:
+                        raise
+        return f"gave up after {tried} waits"
+    return add_route(app, "/_test/retry-lock", retry_lock)
+
+
+def test_many_lock_waits_in_one_request_end_at_the_request_deadline(make_app, staff, database_url):
+    """Before the budget each of the six statements waited its full lock_timeout in turn."""
+    app = make_app(DB_LOCK_TIMEOUT_MS=400, DB_REQUEST_DEADLINE_MS=1000)
+    retrying_lock_route(app, staff["admin"])
+    client = app.test_client()
+    with admin_connection(database_url) as holder:
+        holder.execute("LOCK TABLE staff_user IN ACCESS EXCLUSIVE MODE")  # a table lock held
+        started = time.monotonic()
+        response = client.get("/_test/retry-lock")
+        elapsed = time.monotonic() - started
+        fragment = client.get("/_test/retry-lock", headers={"HX-Request": "true"})
+        holder.rollback()
+    assert response.status_code == 503, response.get_data(as_text=True)[:200]
+    assert "Busy, try again" in response.get_data(as_text=True)
+    assert 0.9 <= elapsed < 1.0 + 0.5, f"answered after {elapsed:.2f}s; 6 x 0.4 s without a deadline"
+    assert fragment.status_code == 503 and fragment.headers["HX-Retarget"] == "#flash"
+    assert engine_of(app).pool.checkedout() == 0
+    assert client.get("/_test/retry-lock").get_data(as_text=True) == "gave up after 6 waits"
+
+
+def test_a_lock_wait_longer_than_the_request_budget_answers_409_at_the_budget(make_app, staff, database_url):
+    app = make_app(DB_LOCK_TIMEOUT_MS=3000, DB_REQUEST_DEADLINE_MS=600)
+
+    def lock_once():
+        db.session.execute(select(StaffUser.id).where(StaffUser.id == staff["admin"]).with_for_update())
+        return "locked"
+    add_route(app, "/_test/lock-once", lock_once)
+    with admin_connection(database_url) as holder:
+        holder.execute("SELECT 1 FROM staff_user WHERE id = %s FOR UPDATE", [staff["admin"]])
+        started = time.monotonic()
+        response = app.test_client().get("/_test/lock-once")
+        elapsed = time.monotonic() - started
+        holder.rollback()
+    assert response.status_code == 409 and "Someone else got there first" in response.get_data(as_text=True)
+    assert 0.55 <= elapsed < 0.6 + 0.5, f"answered after {elapsed:.2f}s; lock_timeout alone is 3 s"
+
+
+def test_slow_statements_in_one_transaction_share_one_budget(make_app):
+    app = make_app(DB_STATEMENT_TIMEOUT_MS=5000, DB_REQUEST_DEADLINE_MS=1000)
+
+    def slow_steps():
+        with transaction() as session:
+            for _ in range(10):
+                session.execute(text("SELECT pg_sleep(0.25)"))
+        return "all ten"
+    add_route(app, "/_test/slow-steps", slow_steps)
+    started = time.monotonic()
+    response = app.test_client().get("/_test/slow-steps")
+    elapsed = time.monotonic() - started
+    assert response.status_code == 503
+    assert 0.9 <= elapsed < 1.0 + 0.5, f"answered after {elapsed:.2f}s; 2.5 s without a deadline"
+
+
+def test_the_budget_is_set_per_transaction_and_the_pooled_connection_keeps_its_settings(make_app):
+    """SET LOCAL only: the next request on the same connection (or a PgBouncer client) sees the
+    configured timeouts, and a request with its budget untouched sends no SET at all."""
+    app = make_app(DB_POOL_SIZE=1, DB_MAX_OVERFLOW=0, DB_STATEMENT_TIMEOUT_MS=600,
+                   DB_LOCK_TIMEOUT_MS=400, DB_REQUEST_DEADLINE_MS=700)
+
+    def settings():
+        row = db.session.execute(text(
+            "SELECT current_setting('statement_timeout'), current_setting('lock_timeout'), "
+            "pg_backend_pid()")).one()
+        return "|".join(map(str, row))
+
+    def spend_most():
+        db.session.execute(text("SELECT pg_sleep(0.5)"))
+        return settings()
+    add_route(app, "/_test/settings", settings)
+    add_route(app, "/_test/spend-most", spend_most)
+    client = app.test_client()
+    fresh = client.get("/_test/settings").get_data(as_text=True).split("|")
+    assert fresh[:2] == ["600ms", "400ms"]
+    lowered = client.get("/_test/spend-most").get_data(as_text=True).split("|")
+    left = int(lowered[1].removesuffix("ms"))
+    assert lowered[2] == fresh[2] and 0 < left <= 200, lowered  # same connection, lowered in this transaction
+    assert client.get("/_test/settings").get_data(as_text=True).split("|") == fresh
+
+
+def test_a_request_without_a_budget_waits_as_before(make_app, staff, database_url):
+    """The contrast: DB_REQUEST_DEADLINE_MS=0 turns the budget off and every wait takes its own time."""
+    app = make_app(DB_LOCK_TIMEOUT_MS=200, DB_REQUEST_DEADLINE_MS=0)
+    retrying_lock_route(app, staff["admin"], attempts=4)
+    with admin_connection(database_url) as holder:
+        holder.execute("SELECT 1 FROM staff_user WHERE id = %s FOR UPDATE", [staff["admin"]])
+        started = time.monotonic()
+        response = app.test_client().get("/_test/retry-lock")
+        elapsed = time.monotonic() - started
+        holder.rollback()
+    assert response.get_data(as_text=True) == "gave up after 4 waits" and elapsed >= 0.8
+
+
 def _warm_and_terminate(app, database_url, connections: int = 3) -> int:
     with app.app_context():
         held = [db.engine.connect() for _ in range(connections)]

@@ -103,6 +103,35 @@ def test_metrics_text_has_requests_latency_and_pool_figures(client):
         assert re.search(rf"^{name} \d", body, re.M), name
 
 
+LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+def test_no_name_or_client_text_reaches_a_metric_label(app, login_as, staff):
+    """A client chooses the method, path and query; none of it may become a label value."""
+    client = login_as("admin")
+    for method in ("NURSE1", "Test Nurse", "GET"):
+        client.open("/admin/staff?after=nurse1", method=method)
+    client.get("/admin/staff/nurse1")
+    client.get("/patients/?q=Test+Nurse")
+    client.post("/patients/validate/nurse1", data={"first_name": "Test Nurse"})
+    body = client.get("/metrics").get_data(as_text=True)
+    assert "nurse1" not in body.lower() and "test nurse" not in body.lower()
+    routes = {rule.rule for rule in app.url_map.iter_rules()} | {"unmatched"}
+    allowed = {"route": lambda v: v in routes or v.startswith("/_test/"),  # other tests' own routes
+               "method": {*metrics_methods(), "other"}.__contains__,
+               "status": lambda v: v.isdigit() and len(v) == 3, "kind": {"busy", "locked"}.__contains__,
+               "le": lambda v: v == "+Inf" or v.replace(".", "", 1).isdigit()}
+    odd = [(name, value) for line in body.splitlines() if line.startswith("kliniki_")
+           for name, value in LABEL.findall(line) if not allowed.get(name, lambda v: False)(value)]
+    assert odd == []
+    assert re.search(r'kliniki_requests_total\{method="other",route="unmatched",status="405"\} \d', body)
+
+
+def metrics_methods():
+    from portal.metrics import METHODS
+    return METHODS
+
+
 # ---- real gunicorn, two workers -----------------------------------------------------
 
 def free_port() -> int:

@@ -1,13 +1,23 @@
-"""Staff list, add, activate/deactivate and password reset (admin only)."""
-from flask import flash, request, url_for
-from flask_login import current_user, login_user
+"""Staff list, add, activate/deactivate, password reset, sessions and sign-in locks (admin only)."""
+from flask import current_app, flash, request, url_for
+from flask_login import current_user
 from sqlalchemy import select
 
 from .. import validation
-from ..auth.access import roles
+from ..auth.access import current_actor, roles
 from ..auth.roles import ADMINS
-from ..auth.services import StaffError, create_staff, reset_password, set_active
+from ..auth.services import (
+    LoginLimits,
+    StaffError,
+    account_states,
+    clear_lock,
+    create_staff,
+    end_all_sessions,
+    reset_password,
+    set_active,
+)
 from ..db import fetch_page, page_size
+from ..domain import DomainError
 from ..extensions import db
 from ..models.staff import ROLES, StaffUser
 from ..web import redirect_to, render
@@ -27,8 +37,9 @@ def _staff_page(after: str | None, limit: int):
 def _page(status: int = 200, block: str | None = None, errors=None, form=None, alert=None):
     page = _staff_page(validation.search_term(request.args.get("after"), 64),
                        page_size(request.args.get("limit"), STAFF_PAGE))
+    states = account_states([user.id for user in page.items], LoginLimits.from_config(current_app.config))
     return render("admin/staff.html", block=block, status=status, page=page, roles=ROLES,
-                  errors=errors or {}, form=form or {}, alert=alert)
+                  states=states, errors=errors or {}, form=form or {}, alert=alert)
 
 
 @bp.route("/staff")
@@ -64,14 +75,39 @@ def staff_set_active(user_id: int):
     return redirect_to(url_for("admin.staff_list"))
 
 
+def _own_session(user_id: int) -> int | None:
+    """The admin's own session survives what they do to their own account."""
+    return current_user.session_id if user_id == current_user.id else None
+
+
 @bp.route("/staff/<int:user_id>/password", methods=["POST"])
 @roles(ADMINS)
 def staff_reset_password(user_id: int):
     try:
-        user = reset_password(user_id, request.form.get("password", ""))
+        user = reset_password(user_id, request.form.get("password", ""), _own_session(user_id))
     except StaffError as error:
         return _page(422, alert=next(iter(error.errors.values())))
-    if user.id == current_user.id:
-        login_user(user)  # the admin's own session goes on; every other one has ended
     flash(f"Password reset for {user.full_name}; their other sessions have ended.")
+    return redirect_to(url_for("admin.staff_list"))
+
+
+@bp.route("/staff/<int:user_id>/sessions/end", methods=["POST"])
+@roles("admin")
+def staff_end_sessions(user_id: int):
+    try:
+        ended = end_all_sessions(user_id, current_actor(), _own_session(user_id))
+    except DomainError as error:
+        return _page(error.status, alert=error.message)
+    flash(f"Ended {ended} session{'s' if ended != 1 else ''}.")
+    return redirect_to(url_for("admin.staff_list"))
+
+
+@bp.route("/staff/<int:user_id>/unlock", methods=["POST"])
+@roles("admin")
+def staff_unlock(user_id: int):
+    try:
+        clear_lock(user_id, current_actor())
+    except DomainError as error:
+        return _page(error.status, alert=error.message)
+    flash("Sign-in lock cleared: the account may be tried again at once.")
     return redirect_to(url_for("admin.staff_list"))

@@ -1,4 +1,4 @@
-"""Login and logout."""
+"""Login, logout, the user's own sessions and signing out everywhere."""
 from urllib.parse import urlsplit
 
 from flask import current_app, flash, redirect, request, session, url_for
@@ -7,8 +7,16 @@ from flask_login import current_user, login_user, logout_user
 from ..validation import has_control_characters
 from ..web import render
 from . import bp
-from .access import any_staff, public, start_shift_session
-from .services import USERNAME_MAX, authenticate
+from .access import any_staff, current_actor, public, start_shift_session
+from .services import (
+    USER_AGENT_MAX,
+    USERNAME_MAX,
+    LoginLimits,
+    authenticate,
+    end_all_sessions,
+    end_session,
+    open_sessions,
+)
 
 PASSWORD_INPUT_MAX = 1024
 
@@ -36,6 +44,17 @@ def _safe_next(target: str | None) -> str | None:
     return target
 
 
+def _wait_message(seconds: int) -> str:
+    minutes = max(1, (seconds + 59) // 60)
+    return (f"Too many failed attempts. Try again in {minutes} minute{'s' if minutes > 1 else ''}, "
+            "sign in from a computer you have used before, or ask the admin to clear the lock.")
+
+
+def _user_agent() -> str:
+    agent = request.user_agent.string or ""
+    return "" if has_control_characters(agent) else agent[:USER_AGENT_MAX]
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @public
 def login():
@@ -51,14 +70,10 @@ def login():
               or has_control_characters(username)):
             error, status = "Username or password is not right.", 422
         else:
-            cfg = current_app.config
-            result = authenticate(
-                username, password, request.remote_addr or "unknown",
-                max_per_ip=cfg["LOGIN_MAX_FAILURES_PER_IP"],
-                max_per_account=cfg["LOGIN_MAX_FAILURES_PER_ACCOUNT"],
-                window_s=cfg["LOGIN_FAILURE_WINDOW_S"])
+            result = authenticate(username, password, request.remote_addr or "unknown", _user_agent(),
+                                  LoginLimits.from_config(current_app.config))
             if result.throttled:
-                error, status = "Too many failed attempts. Wait a few minutes and try again.", 429
+                error, status = _wait_message(result.wait_s), 429
             elif result.user is None:
                 error, status = "Username or password is not right.", 401
             else:
@@ -70,13 +85,32 @@ def login():
     return render("auth/login.html", error=error, username=shown, status=status)
 
 
+def _signed_out(message: str):
+    logout_user()
+    session.clear()
+    flash(message)
+    return redirect(url_for("auth.login"))
+
+
 @bp.route("/logout", methods=["POST"])
 @any_staff
 def logout():
-    logout_user()
-    session.clear()
-    flash("You are signed out.")
-    return redirect(url_for("auth.login"))
+    end_session(current_user.token)
+    return _signed_out("You are signed out.")
+
+
+@bp.route("/account")
+@any_staff
+def account():
+    return render("auth/account.html", sessions=open_sessions(current_user.id),
+                  current_session=current_user.session_id)
+
+
+@bp.route("/account/sign-out-everywhere", methods=["POST"])
+@any_staff
+def sign_out_everywhere():
+    ended = end_all_sessions(current_user.id, current_actor())
+    return _signed_out(f"You are signed out everywhere ({ended} session{'s' if ended != 1 else ''} ended).")
 
 
 @bp.route("/")

@@ -17,8 +17,9 @@ NAV_BY_ROLE = {
 @pytest.mark.parametrize("role", ROLES)
 def test_role_sees_its_navigation(new_page, base_url, staff, role):
     page = sign_in(new_page(), base_url, f"{role}1")
-    links = set(page.locator("ul.main-nav a").all_inner_texts())
+    links = set(page.locator("ul.main-nav a:not(.account)").all_inner_texts())
     assert links == NAV_BY_ROLE[role]
+    assert page.locator("ul.main-nav a.account").inner_text().startswith("Test ")  # the account page
     assert page.console.csp_violations() == []
     assert page.console.missing() == []
 
@@ -122,3 +123,20 @@ def test_an_unreachable_server_during_an_htmx_request_is_shown(new_page, base_ur
     alert.wait_for()
     assert "could not be reached" in alert.inner_text()
     assert page.console.csp_violations() == []
+
+
+def test_sign_out_everywhere_from_the_account_page_ends_the_other_browser_too(new_page, base_url, staff):
+    desk = sign_in(new_page(), base_url, "nurse1")
+    tablet = sign_in(new_page(viewport=(768, 1024)), base_url, "nurse1")
+    desk.click("ul.main-nav a.account")
+    desk.wait_for_url(f"{base_url}/account")
+    assert desk.locator("#session-table tbody tr").count() == 2
+    assert "(this browser)" in desk.locator("#session-table").inner_text()
+    assert layout_problems(desk) == []
+    desk.click("#sign-out-everywhere button")
+    desk.wait_for_url(re.compile(r".*/login$"))
+    assert "signed out everywhere" in desk.locator("#flash").inner_text()
+    tablet.goto(f"{base_url}/schedule/list")
+    tablet.wait_for_url(re.compile(r".*/login\?next="))
+    assert tablet.locator("h1").inner_text() == "Sign in to Kliniki"
+    assert desk.console.csp_violations() == [] and tablet.console.csp_violations() == []
