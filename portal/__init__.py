@@ -101,6 +101,7 @@ def _init_login(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     from .admin import bp as admin_bp
     from .auth import bp as auth_bp
+    from .dashboard import bp as dashboard_bp
     from .ops import bp as ops_bp
     from .patients import bp as patients_bp
     from .payments import bp as payments_bp
@@ -114,6 +115,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(patients_bp, url_prefix="/patients")
     app.register_blueprint(records_bp, url_prefix="/records")
     app.register_blueprint(payments_bp, url_prefix="/payments")
+    app.register_blueprint(dashboard_bp, url_prefix="/dashboard")
 
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "

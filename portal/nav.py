@@ -7,6 +7,7 @@ from .auth.access import may
 
 # (label, endpoint) in display order; each shows only to the roles the view allows.
 NAV = [
+    ("Dashboard", "dashboard.index"),
     ("My day", "schedule.my_day"),
     ("Schedule", "schedule.day"),
     ("Day list", "schedule.day_list"),

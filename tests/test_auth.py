@@ -188,8 +188,13 @@ def test_every_state_changing_route_requires_a_csrf_token(app, staff):
     for role in ROLES:
         clients[role] = app.test_client()
         assert login(clients[role], f"{role}1", PASSWORD).status_code == 302
-    changing = [rule for rule in app.url_map.iter_rules() if rule.methods & {"POST", "PUT", "PATCH", "DELETE"}]
-    assert len(changing) >= 4
+    from portal.extensions import csrf
+    # M-Pesa's server posts its confirmations with no session: a secret in the URL authenticates it
+    # (tests/payments test that callback on its own).
+    exempt = {f"{view.__module__}.{view.__name__}" for view in app.view_functions.values()} & csrf._exempt_views
+    changing = [rule for rule in app.url_map.iter_rules() if rule.methods & {"POST", "PUT", "PATCH", "DELETE"}
+                and "{0.__module__}.{0.__name__}".format(app.view_functions[rule.endpoint]) not in exempt]
+    assert len(changing) >= 4 and len(exempt) == 1
     for rule in changing:
         with app.app_context():
             allowed = allowed_roles(rule.endpoint)
@@ -300,9 +305,9 @@ def test_an_admin_resetting_their_own_password_stays_signed_in_elsewhere_ends(ap
 
 
 @pytest.mark.parametrize("target, expected", [
-    ("/admin/staff", "/admin/staff"), ("//evil.example/", "/admin/staff"),
-    ("https://evil.example/", "/admin/staff"), ("/\\evil.example", "/admin/staff"),
-    ("javascript:alert(1)", "/admin/staff"),
+    ("/admin/staff", "/admin/staff"), ("//evil.example/", "/dashboard/"),
+    ("https://evil.example/", "/dashboard/"), ("/\\evil.example", "/dashboard/"),
+    ("javascript:alert(1)", "/dashboard/"),
 ])
 def test_login_only_follows_local_next_targets(client, staff, target, expected):
     token = csrf_from(client.get("/login").get_data(as_text=True))

@@ -55,7 +55,7 @@ def demo_ids(app) -> dict:
         db.session.add(target)
         db.session.commit()
         return {"patient_id": appointment.patient_id, "appointment_id": appointment.id, "doctor_id": mwangi,
-                "slot_id": slot, "field": "phone", "time_off_id": 1, "user_id": target.id,
+                "slot_id": slot, "field": "phone", "time_off_id": 1, "user_id": target.id, "report": "attendance",
                 "patients": db.session.scalar(select(Patient.id))}
 
 

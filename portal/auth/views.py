@@ -21,7 +21,7 @@ from .services import (
 PASSWORD_INPUT_MAX = 1024
 
 HOME_BY_ROLE = {
-    "admin": "admin.staff_list",
+    "admin": "dashboard.index",
     "reception": "schedule.day",
     "doctor": "schedule.my_day",
     "nurse": "schedule.day_list",  # nurses read and print the day's list

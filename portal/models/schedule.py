@@ -76,6 +76,9 @@ class Appointment(Model):
               postgresql_where=text("status <> 'cancelled'")),
         Index("ix_appointment_patient_id_starts_at", "patient_id", "starts_at"),
         Index("ix_appointment_starts_at", "starts_at"),
+        # The dashboard's counts by status, doctor and canceller read only this index (0010).
+        Index("ix_appointment_starts_at_covering", "starts_at",
+              postgresql_include=["status", "doctor_id", "cancelled_by", "id"]),
         Index("ix_appointment_created_at", "created_at"),
         Index("ix_appointment_updated_at", "updated_at"),
         # Requests whose doctor waits for reception's answer: a handful, listed on every day page.
@@ -159,7 +162,12 @@ class AppointmentEvent(Model):
     """One change to an appointment (booked, status, rescheduled, reviewed): who, when, what."""
 
     __tablename__ = "appointment_event"
-    __table_args__ = (Index("ix_appointment_event_appointment_id_at", "appointment_id", "at"),)
+    __table_args__ = (
+        Index("ix_appointment_event_appointment_id_at", "appointment_id", "at"),
+        # Check-in and consultation start per appointment: the dashboard's waiting-room times (0010).
+        Index("ix_appointment_event_visit", "appointment_id", postgresql_include=["to_status", "at"],
+              postgresql_where=text("action = 'status' AND to_status IN ('checked_in', 'in_consultation')")),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     appointment_id: Mapped[int] = mapped_column(ForeignKey("appointment.id", ondelete="CASCADE"))

@@ -7,7 +7,7 @@ from tests.e2e.browser import VIEWPORTS, layout_problems, save_screenshot, sign_
 from tests.factories import ROLES
 
 NAV_BY_ROLE = {
-    "admin": {"Schedule", "Day list", "Patients", "Doctors", "Staff"},
+    "admin": {"Dashboard", "Schedule", "Day list", "Patients", "Doctors", "Staff"},
     "reception": {"Schedule", "Day list", "Patients", "Doctors"},
     "doctor": {"My day", "Schedule", "Day list", "Patients"},
     "nurse": {"Schedule", "Day list", "Patients"},

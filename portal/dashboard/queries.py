@@ -1,0 +1,285 @@
+"""The dashboard's figures: each one statement that PostgreSQL aggregates over an index range.
+
+No statement returns more rows than its groups (statuses, doctors, days or weeks of a range of
+at most MAX_RANGE_DAYS); Python only lays the aggregates out. Totals come from the same
+statement (GROUP BY ROLLUP), never from adding rows up here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from .. import clinic_time
+from ..db import AnySession, fetch
+from ..domain import BadInput
+from ..extensions import db
+
+MAX_RANGE_DAYS = 366
+DEFAULT_RANGE_DAYS = 30
+WEEKLY_FROM_DAYS = 63  # a longer range is charted by week, so a chart has at most 53 bars
+MAX_DOCTORS = 500  # a clinic has dozens; the bound only keeps every list finite
+# Waiting-room time bands in minutes: [low, high) each; the last is open-ended.
+WAIT_BANDS = ((0, 5), (5, 15), (15, 30), (30, 60), (60, None))
+ACTIVE_STATUSES = ("pending_review", "booked", "confirmed", "checked_in", "in_consultation")
+# Appointments that reached an outcome: the patient came (and was seen or is being seen) or did not.
+OUTCOME_STATUSES = ("checked_in", "in_consultation", "completed", "no_show")
+
+
+@dataclass(frozen=True)
+class DateRange:
+    """Inclusive clinic-local days [first, last]."""
+
+    first: date
+    last: date
+
+    @property
+    def days(self) -> int:
+        return (self.last - self.first).days + 1
+
+    @property
+    def bounds(self) -> tuple[datetime, datetime]:
+        """UTC instants: the start of the first day and the start of the day after the last."""
+        return clinic_time.day_bounds(self.first)[0], clinic_time.day_bounds(self.last)[1]
+
+    @property
+    def unit(self) -> str:
+        """The bucket a chart of this range uses: 'day' or 'week' (ISO weeks, from Monday)."""
+        return "week" if self.days >= WEEKLY_FROM_DAYS else "day"
+
+    def params(self) -> dict:
+        start, end = self.bounds
+        return {"start": start, "end": end, "tz": clinic_time.zone_name(), "unit": self.unit}
+
+
+def date_range(first: date | None, last: date | None) -> DateRange:
+    """The range a person asked for (default: the last DEFAULT_RANGE_DAYS days to today), checked."""
+    last = last or ((first + timedelta(days=DEFAULT_RANGE_DAYS - 1)) if first else clinic_time.today())
+    first = first or last - timedelta(days=DEFAULT_RANGE_DAYS - 1)
+    if first > last:
+        raise BadInput("The range starts after it ends: choose a “from” date on or before the “to” date.",
+                       field="from")
+    if (last - first).days + 1 > MAX_RANGE_DAYS:
+        raise BadInput(f"Choose a range of at most {MAX_RANGE_DAYS} days.", field="to")
+    return DateRange(first, last)
+
+
+def _session(session: AnySession | None) -> AnySession:
+    return session if session is not None else db.session
+
+
+# ---- today --------------------------------------------------------------------
+
+BY_STATUS_SQL = """
+SELECT status, count(*) AS appointments
+FROM appointment
+WHERE starts_at >= :start AND starts_at < :end
+GROUP BY status
+ORDER BY status"""
+
+
+def by_status(day: date, session: AnySession | None = None) -> dict[str, int]:
+    """A day's appointments counted by status (statuses with none are absent)."""
+    start, end = clinic_time.day_bounds(day)
+    rows = fetch(_session(session), BY_STATUS_SQL, {"start": start, "end": end})
+    return {row.status: row.appointments for row in rows}
+
+
+BY_DOCTOR_SQL = """
+SELECT a.doctor_id, d.name AS doctor,
+       count(*) AS appointments,
+       count(*) FILTER (WHERE a.status IN ('pending_review', 'booked', 'confirmed')) AS expected,
+       count(*) FILTER (WHERE a.status IN ('checked_in', 'in_consultation')) AS in_clinic,
+       count(*) FILTER (WHERE a.status = 'completed') AS completed,
+       count(*) FILTER (WHERE a.status = 'no_show') AS no_show,
+       count(*) FILTER (WHERE a.status = 'cancelled') AS cancelled
+FROM appointment a
+JOIN doctor d ON d.id = a.doctor_id
+WHERE a.starts_at >= :start AND a.starts_at < :end
+GROUP BY a.doctor_id, d.name
+ORDER BY d.name, a.doctor_id
+LIMIT :limit"""
+
+
+def by_doctor(day: date, session: AnySession | None = None) -> list:
+    """A day's appointments per doctor who has any: total and by stage."""
+    start, end = clinic_time.day_bounds(day)
+    return fetch(_session(session), BY_DOCTOR_SQL, {"start": start, "end": end, "limit": MAX_DOCTORS})
+
+
+# ---- waiting room -----------------------------------------------------------------
+
+# Check-in to consultation start, from the appointment's status history: the last check-in
+# before the first consultation start (a check-in undone and redone counts from the later one).
+WAITS_SQL = """
+WITH wait AS (  -- only these statuses can have been checked in and not cancelled since
+    SELECT a.status, v.checked_in_at, v.started_at,
+           date_part('epoch', v.started_at - v.checked_in_at) / 60.0 AS minutes
+    FROM appointment a
+    CROSS JOIN LATERAL (
+        SELECT max(e.at) FILTER (WHERE e.to_status = 'checked_in') AS checked_in_at,
+               min(e.at) FILTER (WHERE e.to_status = 'in_consultation') AS started_at
+        FROM appointment_event e
+        WHERE e.appointment_id = a.id AND e.action = 'status'
+          AND e.to_status IN ('checked_in', 'in_consultation')) v
+    WHERE a.starts_at >= :start AND a.starts_at < :end
+      AND a.status IN ('checked_in', 'in_consultation', 'completed')
+      AND v.checked_in_at IS NOT NULL
+)
+SELECT count(minutes) FILTER (WHERE minutes >= 0) AS seen,
+       round(avg(minutes) FILTER (WHERE minutes >= 0)::numeric, 1) AS mean_minutes,
+       round((percentile_cont(0.5) WITHIN GROUP (ORDER BY minutes)
+              FILTER (WHERE minutes >= 0))::numeric, 1) AS median_minutes,
+       round((percentile_cont(0.9) WITHIN GROUP (ORDER BY minutes)
+              FILTER (WHERE minutes >= 0))::numeric, 1) AS p90_minutes,
+       round(max(minutes) FILTER (WHERE minutes >= 0)::numeric, 1) AS max_minutes,
+       count(*) FILTER (WHERE status = 'checked_in') AS waiting_now,
+       round((date_part('epoch', CAST(:now AS timestamptz) - min(checked_in_at)
+              FILTER (WHERE status = 'checked_in')) / 60.0)::numeric, 1) AS longest_waiting_minutes,
+       {bands}
+FROM wait"""
+_BAND = "count(*) FILTER (WHERE minutes >= {low}{high}) AS band_{index}"
+WAITS_SQL = WAITS_SQL.format(bands=",\n       ".join(
+    _BAND.format(low=low, high=f" AND minutes < {high}" if high else "", index=index)
+    for index, (low, high) in enumerate(WAIT_BANDS)))
+
+
+@dataclass
+class Waits:
+    """Waiting-room figures over a range of days (minutes)."""
+
+    seen: int
+    mean: float | None
+    median: float | None
+    p90: float | None
+    longest: float | None
+    waiting_now: int
+    longest_waiting_now: float | None
+    bands: list[tuple[str, int]]
+
+
+def band_label(low: int, high: int | None) -> str:
+    return f"{low}–{high} min" if high else f"{low}+ min"
+
+
+def waits(span: DateRange, session: AnySession | None = None) -> Waits:
+    """How long patients waited from check-in to the consultation's start, over the range."""
+    start, end = span.bounds
+    row = fetch(_session(session), WAITS_SQL, {"start": start, "end": end, "now": clinic_time.now()})[0]
+
+    def number(value) -> float | None:
+        return float(value) if value is not None else None
+
+    bands = [(band_label(low, high), getattr(row, f"band_{index}"))
+             for index, (low, high) in enumerate(WAIT_BANDS)]
+    return Waits(row.seen, number(row.mean_minutes), number(row.median_minutes), number(row.p90_minutes),
+                 number(row.max_minutes), row.waiting_now, number(row.longest_waiting_minutes), bands)
+
+
+# ---- over a range -------------------------------------------------------------------
+
+# One row per day (or week) of the range with appointments, then the range's total (bucket NULL).
+RATES_SQL = """
+WITH binned AS (  -- the rows grouped once, by quarter hour (cheaper per row than a zone conversion)
+    SELECT date_bin('15 minutes', a.starts_at, TIMESTAMPTZ '2000-01-01 00:00+00') AS quarter,
+           a.status, a.cancelled_by, count(*) AS n
+    FROM appointment a
+    WHERE a.starts_at >= :start AND a.starts_at < :end
+    GROUP BY 1, 2, 3
+), counted AS (  -- every zone's offset is whole quarter hours, so a quarter lies in one local day
+    SELECT (date_trunc(:unit, quarter AT TIME ZONE :tz))::date AS bucket, status, cancelled_by, sum(n) AS n
+    FROM binned
+    GROUP BY 1, 2, 3
+)
+SELECT bucket,
+       coalesce(sum(n), 0)::bigint AS appointments,
+       coalesce(sum(n) FILTER (WHERE status = 'cancelled'), 0)::bigint AS cancelled,
+       coalesce(sum(n) FILTER (WHERE status = 'cancelled' AND cancelled_by = 'patient'), 0)::bigint
+           AS cancelled_by_patient,
+       coalesce(sum(n) FILTER (WHERE status = 'cancelled' AND cancelled_by = 'clinic'), 0)::bigint
+           AS cancelled_by_clinic,
+       coalesce(sum(n) FILTER (WHERE status IN ('checked_in', 'in_consultation', 'completed', 'no_show')), 0)::bigint
+           AS outcomes,
+       coalesce(sum(n) FILTER (WHERE status = 'no_show'), 0)::bigint AS no_show,
+       round(100.0 * coalesce(sum(n) FILTER (WHERE status = 'cancelled'), 0) / nullif(sum(n), 0), 1)
+           AS cancellation_rate,
+       round(100.0 * coalesce(sum(n) FILTER (WHERE status = 'no_show'), 0)
+             / nullif(sum(n) FILTER (WHERE status IN ('checked_in', 'in_consultation', 'completed', 'no_show')), 0),
+             1) AS no_show_rate
+FROM counted
+GROUP BY ROLLUP (bucket)
+ORDER BY bucket NULLS LAST"""
+
+
+@dataclass
+class Series:
+    """Per-bucket rows of a range (buckets with none are absent) and the range's total row."""
+
+    unit: str
+    rows: list
+    total: Any  # ROLLUP's grand total: there even for an empty range (counts 0, rates None)
+
+
+def _series(rows: list, unit: str) -> Series:
+    return Series(unit, [row for row in rows if row.bucket is not None],
+                  next(row for row in rows if row.bucket is None))
+
+
+def rates(span: DateRange, session: AnySession | None = None) -> Series:
+    """Cancellations (of all appointments) and no-shows (of those that reached an outcome), by bucket."""
+    return _series(fetch(_session(session), RATES_SQL, span.params()), span.unit)
+
+
+# Booked of the slots a doctor offered (open or booked; blocked slots were never offered).
+UTILISATION_SQL = """
+SELECT s.doctor_id, d.name AS doctor,
+       count(*) FILTER (WHERE s.status IN ('open', 'booked')) AS available,
+       count(*) FILTER (WHERE s.status = 'booked') AS booked,
+       count(*) FILTER (WHERE s.status = 'blocked') AS blocked,
+       round(100.0 * count(*) FILTER (WHERE s.status = 'booked')
+             / nullif(count(*) FILTER (WHERE s.status IN ('open', 'booked')), 0), 1) AS utilisation
+FROM slot s
+JOIN doctor d ON d.id = s.doctor_id
+WHERE s.starts_at >= :start AND s.starts_at < :end
+GROUP BY ROLLUP ((s.doctor_id, d.name))
+ORDER BY s.doctor_id IS NULL, d.name, s.doctor_id
+LIMIT :limit"""
+
+
+def utilisation(span: DateRange, session: AnySession | None = None) -> tuple[list, Any]:
+    """Per doctor with slots in the range: available and booked slots; and the clinic's total."""
+    start, end = span.bounds
+    rows = fetch(_session(session), UTILISATION_SQL, {"start": start, "end": end, "limit": MAX_DOCTORS + 1})
+    return [row for row in rows if row.doctor_id is not None], next(row for row in rows if row.doctor_id is None)
+
+
+NEW_PATIENTS_SQL = """
+WITH binned AS (  -- as in RATES_SQL: quarter hours first, the clinic's days from those
+    SELECT date_bin('15 minutes', p.created_at, TIMESTAMPTZ '2000-01-01 00:00+00') AS quarter, count(*) AS n
+    FROM patient p
+    WHERE p.created_at >= :start AND p.created_at < :end
+    GROUP BY 1
+)
+SELECT (date_trunc(:unit, quarter AT TIME ZONE :tz))::date AS bucket, coalesce(sum(n), 0)::bigint AS patients
+FROM binned
+GROUP BY ROLLUP (1)
+ORDER BY 1 NULLS LAST"""
+
+
+def new_patients(span: DateRange, session: AnySession | None = None) -> Series:
+    """Patients registered in the range, by day (or week), with the total."""
+    return _series(fetch(_session(session), NEW_PATIENTS_SQL, span.params()), span.unit)
+
+
+def buckets(span: DateRange) -> list[date]:
+    """Every bucket start of the range, so a chart shows the empty days too."""
+    if span.unit == "day":
+        return [span.first + timedelta(days=i) for i in range(span.days)]
+    monday = span.first - timedelta(days=span.first.weekday())
+    return [monday + timedelta(weeks=i) for i in range((span.last - monday).days // 7 + 1)]
+
+
+STATEMENTS = {
+    "by status": BY_STATUS_SQL, "by doctor": BY_DOCTOR_SQL, "waits": WAITS_SQL, "rates": RATES_SQL,
+    "utilisation": UTILISATION_SQL, "new patients": NEW_PATIENTS_SQL,
+}

@@ -1,0 +1,45 @@
+"""Each dashboard statement reads its table through an index range, not a scan of the table."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from portal.dashboard import queries
+from portal.db import _driver_sql
+from portal.extensions import db
+
+START = datetime(2031, 3, 3, 21, tzinfo=timezone.utc)
+END = START + timedelta(days=30)
+PARAMS = {"start": START, "end": END, "tz": "Africa/Nairobi", "unit": "day", "now": END,
+          "limit": queries.MAX_DOCTORS}
+EXPECTED = {  # the index each statement must range over
+    "by status": "ix_appointment_starts_at", "by doctor": "ix_appointment_starts_at",
+    "waits": "ix_appointment_event_visit", "rates": "ix_appointment_starts_at",
+    "utilisation": "ix_slot_starts_at_doctor_id", "new patients": "ix_patient_created_at",
+}
+
+
+def plan_of(statement: str) -> str:
+    """EXPLAIN of a statement as psycopg sends it, with sequential scans priced out."""
+    connection = db.session.connection().connection.driver_connection
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("EXPLAIN " + _driver_sql(statement), PARAMS)
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
+@pytest.mark.parametrize("name", queries.STATEMENTS)
+def test_dashboard_statement_uses_an_index(app, name):
+    with app.app_context():
+        plan = plan_of(queries.STATEMENTS[name])
+        db.session.rollback()
+    for table in ("appointment", "appointment_event", "slot", "patient"):
+        assert f"Seq Scan on {table} " not in plan + " ", plan
+    assert EXPECTED[name] in plan, plan
+    if name == "waits":
+        assert "ix_appointment_starts_at" in plan, plan
+
+
+def test_every_statement_is_checked():
+    assert set(EXPECTED) == set(queries.STATEMENTS)
