@@ -85,7 +85,6 @@ class Config:
         self.UPKEEP_POLL_S = _float("UPKEEP_POLL_S", 60)
         self.MAX_CONTENT_LENGTH = 1024 * 1024
         # Payments: what receipts print, reception's discount limit, the M-Pesa callback's secret.
-        self.CLINIC_NAME = os.environ.get("CLINIC_NAME", "Kliniki Clinic")
         self.CLINIC_ADDRESS = os.environ.get("CLINIC_ADDRESS", "")
         self.CLINIC_KRA_PIN = os.environ.get("CLINIC_KRA_PIN", "")
         self.PAYMENTS_RECEPTION_DISCOUNT_PERCENT = _int("PAYMENTS_RECEPTION_DISCOUNT_PERCENT", 10)

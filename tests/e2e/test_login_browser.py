@@ -7,10 +7,11 @@ from tests.e2e.browser import VIEWPORTS, layout_problems, save_screenshot, sign_
 from tests.factories import ROLES
 
 NAV_BY_ROLE = {
-    "admin": {"Dashboard", "Schedule", "Day list", "Patients", "Doctors", "Staff"},
-    "reception": {"Schedule", "Day list", "Patients", "Doctors"},
-    "doctor": {"My day", "Schedule", "Day list", "Patients"},
-    "nurse": {"Schedule", "Day list", "Patients"},
+    "admin": {"Dashboard", "Schedule", "Day list", "Waiting room", "Notes", "Patients", "Doctors", "Bills",
+              "Cash-up", "Staff"},
+    "reception": {"Schedule", "Day list", "Waiting room", "Patients", "Doctors", "Bills", "Cash-up"},
+    "doctor": {"My day", "Schedule", "Day list", "Waiting room", "Notes", "Patients"},
+    "nurse": {"Schedule", "Day list", "Waiting room", "Patients"},
 }
 
 
