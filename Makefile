@@ -36,6 +36,9 @@ bench: install
 	$(PY) bench/booking.py
 	$(PY) bench/search.py
 	$(PY) bench/records.py
+	$(PY) bench/payments.py
+	$(PY) bench/dashboard.py
+	$(PY) bench/audit.py
 
 db-stop: install
 	$(PY) -c "from portal.embedded import stop_server; stop_server('instance')"
