@@ -330,10 +330,10 @@ def patient_clinical(patient_id: int):
 def timeline(patient_id: int):
     """The next page of visits (keyset)."""
     actor = current_actor()
-    cursor = request.args.get("cursor")
+    cursor = search_term(request.args.get("cursor"), 80)  # it is kept in the audit event
     try:
         view = services.open_record(patient_id, actor, "records.timeline.view", "patient", patient_id,
-                                    {"cursor": (cursor or "")[:80]})
+                                    {"cursor": cursor})
     except services.BreakGlassRequired:
         return _break_glass(patient_id)
     page = queries.timeline(db.session(), patient_id, cursor, request.args.get("limit", 10), view == "full")
