@@ -27,7 +27,7 @@ from portal.extensions import db
 from tests.factories import PASSWORD, ROLES
 
 __all__ = ["INSTANCE", "PASSWORD", "ROLES", "TEST_CONFIG", "HttpSession", "add_route", "admin_connection",
-           "assert_invariants", "call", "count", "count_rows", "csrf_from", "dummy_url", "login", "run",
+           "assert_invariants", "call", "count", "count_rows", "csrf_from", "dummy_url", "login", "race", "run",
            "running", "server_url", "with_database"]
 
 INSTANCE = os.path.join(ROOT, "instance")
@@ -231,3 +231,28 @@ def running(app):
     finally:
         server.shutdown()
         thread.join(5)
+
+
+def race(app, calls, connect_first: bool = True, timeout_s: float = 120):
+    """Run each call in its own thread and app context (own session and connection), all at once."""
+    barrier = threading.Barrier(len(calls))
+    outcomes: list = [None] * len(calls)
+
+    def run_one(index, call):
+        with app.app_context():
+            try:
+                if connect_first:  # else the pool hands out connections as they free up
+                    db.session.connection()
+                barrier.wait()
+                outcomes[index] = call()
+            except Exception as error:  # collected and asserted on by the test
+                outcomes[index] = error
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=run_one, args=(i, c)) for i, c in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout_s)
+    return outcomes

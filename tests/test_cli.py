@@ -84,7 +84,7 @@ def test_stopping_make_run_stops_only_the_embedded_database_it_started(tmp_path)
     """Ctrl+C on `make run`: its own embedded PostgreSQL stops; one that was already up is left, and said so."""
     from portal.embedded import server_running
     from portal.serve import stop_embedded
-    from tests.conftest import INSTANCE
+    from tests.helpers import INSTANCE
 
     running = server_running(INSTANCE)  # the suite's own server (unless TEST_DATABASE_URL), up before
     said = stop_embedded(INSTANCE, started_here=False)

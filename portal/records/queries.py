@@ -27,7 +27,6 @@ from ..models import (
     Patient,
     Prescription,
     Service,
-    StaffUser,
     VitalSign,
 )
 from . import services
@@ -71,13 +70,6 @@ def allergies(session: Session, patient_id: int) -> list[Allergy]:
 def price_list(session: Session) -> list[Service]:
     """The active services to bill, by name (bounded)."""
     return list(session.scalars(select(Service).where(Service.is_active).order_by(Service.name).limit(200)))
-
-
-def staff_names(session: Session, ids: set[int | None]) -> dict[int, str]:
-    wanted = [i for i in ids if i]
-    if not wanted:
-        return {}
-    return dict(session.execute(select(StaffUser.id, StaffUser.full_name).where(StaffUser.id.in_(wanted))).all())
 
 
 def visit_vitals(session: Session, appointment_id: int) -> list[VitalSign]:

@@ -14,6 +14,7 @@ from ..domain import DomainError, NotFound
 from ..extensions import db
 from ..idempotency import new_key
 from ..models import Allergy, Appointment, Consultation, Patient
+from ..patients.services import staff_names
 from ..validation import search_term
 from ..web import redirect_to, render, render_fragment, wants_fragment
 from . import bp, forms, queries, services
@@ -47,7 +48,7 @@ def _visit_context(appointment_id: int, view: str) -> dict[str, Any]:
     return {"appointment": appointment, "patient": appointment.patient, "view": view, "note": note,
             "vitals": vitals, "flags": {v.id: services.vital_flags(v) for v in vitals},
             "bmi": services.bmi, "allergies": queries.allergies(session, appointment.patient_id),
-            "own": own, "draft": draft, "names": queries.staff_names(session, ids),
+            "own": own, "draft": draft, "names": staff_names(ids),
             "price_list": queries.price_list(session) if draft and own else [],
             "sign_key": new_key(), "errors": {}, "typed": {},
             "c": note.consultation if note is not None else None}
@@ -228,7 +229,7 @@ def _print(consultation_id: int, template: str, action: str):
     appointment = db.session.get(Appointment, consultation.appointment_id)
     assert appointment is not None
     note = queries.note_view(db.session(), consultation)
-    names = queries.staff_names(db.session(), {consultation.signed_by_id})
+    names = staff_names({consultation.signed_by_id})
     return render(template, note=note, appointment=appointment, patient=appointment.patient, view=view,
                   allergies=queries.allergies(db.session(), appointment.patient_id), names=names,
                   clinic_name=current_app.config.get("CLINIC_NAME", "Kliniki Clinic"))

@@ -1,7 +1,6 @@
 """Payments fixtures: a patient with a checked-in visit, a price list, a bill, open shifts, racing apps."""
 from __future__ import annotations
 
-import threading
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
@@ -98,28 +97,3 @@ def racing_app(make_app):
     """An app whose pool gives each of up to 100 threads a real connection."""
     return make_app(DB_POOL_SIZE=20, DB_MAX_OVERFLOW=20, DB_POOL_TIMEOUT_S=30, DB_LOCK_TIMEOUT_MS=20000,
                     DB_STATEMENT_TIMEOUT_MS=30000)
-
-
-def race(app, calls, connect_first: bool = True):
-    """Run each call in its own thread and app context (own session and connection), all at once."""
-    barrier = threading.Barrier(len(calls))
-    outcomes: list = [None] * len(calls)
-
-    def run(index, call):
-        with app.app_context():
-            try:
-                if connect_first:  # else the pool hands out connections as they free up
-                    db.session.connection()
-                barrier.wait()
-                outcomes[index] = call()
-            except Exception as error:  # collected and asserted on by the test
-                outcomes[index] = error
-            finally:
-                db.session.remove()
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    return outcomes

@@ -8,7 +8,7 @@ import pytest
 from portal.db import _driver_sql
 from portal.models.payments import METHODS
 from portal.payments import queries
-from tests.conftest import admin_connection
+from tests.helpers import admin_connection
 
 BIG_TABLES = ("bill", "bill_line", "bill_discount", "payment", "payment_reversal", "mpesa_confirmation")
 BILLS = 6000

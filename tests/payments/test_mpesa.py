@@ -7,8 +7,8 @@ import pytest
 
 from portal.extensions import db
 from portal.payments import services
-from tests.conftest import running
-from tests.payments.conftest import figures, race, scalar
+from tests.helpers import race, running
+from tests.payments.conftest import figures, scalar
 
 SECRET = "daraja-test-secret-0123456789"
 

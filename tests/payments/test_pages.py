@@ -8,7 +8,7 @@ from flask import render_template_string
 
 from portal.extensions import db
 from portal.payments import services
-from tests.conftest import csrf_from, login
+from tests.helpers import csrf_from, login
 from tests.payments.conftest import figures, pay, scalar
 
 HX = {"HX-Request": "true"}

@@ -9,7 +9,8 @@ from portal.domain import Conflict
 from portal.extensions import db
 from portal.idempotency import new_key
 from portal.payments import services
-from tests.payments.conftest import figures, pay, race, scalar
+from tests.helpers import race
+from tests.payments.conftest import figures, pay, scalar
 
 
 def _kind(outcome) -> str:

@@ -6,7 +6,7 @@ import pytest
 
 from portal.idempotency import new_key
 from portal.payments import services
-from tests.conftest import admin_connection
+from tests.helpers import admin_connection
 from tests.payments.conftest import figures, pay
 
 

@@ -1,12 +1,13 @@
 """Records fixtures: doctors, a patient with an allergy, today's checked-in appointment, ICD-10 codes."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
 from portal.extensions import db
-from portal.models import Appointment, Doctor, Patient, Service
+from portal.models import Doctor, Service
+from tests import factories
 
 ICD_SAMPLE = [("I10", "Essential (primary) hypertension"),
               ("I11", "Hypertensive heart disease"),
@@ -28,24 +29,17 @@ def doctors(app, staff):
 
 
 def make_patient(app, first_name: str = "Amina", allergies: str | None = "Penicillin (rash)") -> int:
-    with app.app_context():
-        patient = Patient(first_name=first_name, last_name="Otieno", date_of_birth=datetime(1985, 3, 1).date(),
-                          sex="female", phone="+254712000111", allergies=allergies)
-        db.session.add(patient)
-        db.session.commit()
-        return patient.id
+    """A patient with an allergy on record."""
+    return factories.make_patient(app, first_name, "Otieno", date(1985, 3, 1), phone="+254712000111",
+                                  allergies=allergies)
 
 
 def make_appointment(app, patient_id: int, doctor_id: int, status: str = "checked_in",
                      hours_from_now: float = 0) -> int:
-    with app.app_context():
-        start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(hours=hours_from_now)
-        appointment = Appointment(patient_id=patient_id, doctor_id=doctor_id, starts_at=start,
-                                  ends_at=start + timedelta(minutes=30), status=status,
-                                  arrived_at=start if status in ("checked_in", "in_consultation") else None)
-        db.session.add(appointment)
-        db.session.commit()
-        return appointment.id
+    """An appointment starting `hours_from_now`, arrived when it is checked in or in consultation."""
+    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(hours=hours_from_now)
+    arrived = start if status in ("checked_in", "in_consultation") else None
+    return factories.make_appointment(app, patient_id, doctor_id, start, status=status, arrived_at=arrived)
 
 
 @pytest.fixture

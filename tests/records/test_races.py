@@ -7,8 +7,7 @@ import pytest
 
 from portal.idempotency import new_key
 from portal.records import services
-from tests.helpers import admin_connection
-from tests.schedule.test_races import race
+from tests.helpers import admin_connection, race
 
 from .helpers import doctor, started
 

@@ -1,7 +1,6 @@
 """Real threads on real connections racing for the same slots: no double booking, ever."""
 from __future__ import annotations
 
-import threading
 from collections import Counter
 
 from portal.actor import Actor
@@ -10,34 +9,10 @@ from portal.idempotency import new_key
 from portal.schedule import services
 from portal.schedule.services import ScheduleError, SlotTaken
 from tests.factories import make_slots
-from tests.helpers import assert_invariants, count
+from tests.helpers import assert_invariants, count, race
 
 THREADS = 16
 ROUNDS = 50
-
-
-def race(app, calls):
-    """Run each call in its own thread and app context (own session, own connection), all at once."""
-    barrier = threading.Barrier(len(calls))
-    outcomes: list = [None] * len(calls)
-
-    def run(index, call):
-        with app.app_context():
-            try:
-                db.session.connection()  # take a connection before the start line
-                barrier.wait()
-                outcomes[index] = call()
-            except Exception as error:  # collected and asserted on by the test
-                outcomes[index] = error
-            finally:
-                db.session.remove()
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    return outcomes
 
 
 def kind(outcome) -> str:
