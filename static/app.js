@@ -51,6 +51,10 @@
 document.addEventListener("submit", function (event) {
   var button = event.submitter;
   var message = (button && button.getAttribute("data-confirm")) || event.target.getAttribute("data-confirm");
+  // A checkbox that was ticked when the page came and is now cleared (a doctor's "Active") asks too.
+  event.target.querySelectorAll("input[data-confirm-when-cleared]").forEach(function (box) {
+    if (!message && box.defaultChecked && !box.checked) { message = box.getAttribute("data-confirm-when-cleared"); }
+  });
   if (message && !window.confirm(message)) {
     event.preventDefault();
     event.stopImmediatePropagation();

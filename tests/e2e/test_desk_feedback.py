@@ -121,3 +121,25 @@ def test_printouts_carry_the_clinic_the_print_time_and_page_numbers_on_every_pag
         assert re.search(r"Printed\d\d[A-Z][a-z]{2}\d{4}\d\d:\d\dbyTestNurse", flat), text
         assert f"Page{number}of{len(texts)}" in flat, text
         assert "Confidentialpatientinformation" in flat.replace("\ufb01", "fi"), text
+
+
+def test_clearing_a_doctors_active_box_asks_first(new_page, base_url, app, staff):
+    from tests.factories import make_doctor
+    doctor_id = make_doctor(app, name="Dr. Achieng Odhiambo")
+    page = sign_in(new_page(), base_url, "admin1")
+    page.goto(f"{base_url}/schedule/doctors/{doctor_id}")
+    page.click("details.profile summary")
+    asked = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    page.uncheck("details.profile input[name=is_active]")
+    page.click("details.profile button[type=submit]")
+    page.wait_for_timeout(300)
+    assert asked and "Stop this doctor taking appointments?" in asked[0]
+    with app.app_context():
+        assert db.session.execute(db.text("SELECT is_active FROM doctor WHERE id = :i"), {"i": doctor_id}).scalar()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("details.profile button[type=submit]")
+    page.wait_for_load_state()
+    page.wait_for_timeout(300)
+    with app.app_context():
+        assert not db.session.execute(db.text("SELECT is_active FROM doctor WHERE id = :i"), {"i": doctor_id}).scalar()
