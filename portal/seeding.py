@@ -13,7 +13,7 @@ import time as clock
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 from zoneinfo import ZoneInfo
 
 from faker.providers.person.en_KE import Provider as KenyanNames
@@ -74,6 +74,7 @@ class SeedReport:
     doctors: int = 0
     slots: int = 0
     appointments: int = 0
+    visits: Any = None  # seeding_visits.VisitReport, when signed notes or bills were asked for
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -401,12 +402,21 @@ def database_has_clinic_data(cursor) -> bool:
 
 
 def seed_clinic(patients: int, appointments: int, doctors: int = 40, add: bool = False,
-                seed: int | None = None, say: Callable[[str], None] = log.info) -> SeedReport:
-    """Load a clinic's worth of data; refuses a database with clinic data unless add=True."""
+                seed: int | None = None, say: Callable[[str], None] = log.info,
+                signed: int | None = None, payments: int | None = None) -> SeedReport:
+    """Load a clinic's worth of data; refuses a database with clinic data unless add=True.
+
+    signed / payments: signed notes on past completed visits, and about that many payments on the
+    bills of every unbilled past completed visit (default in proportion to `appointments`; 0: none).
+    """
+    from .seeding_visits import PAYMENTS_PER_APPOINTMENT, SIGNED_SHARE, seed_visit_records
+
     if patients < 1 and appointments > 0:
         raise SeedError("Appointments need patients: give --patients.")
-    if doctors < 1:
+    if doctors < 1 and (appointments > 0 or not add):
         raise SeedError("Give at least one doctor.")
+    signed = int(appointments * SIGNED_SHARE) if signed is None else signed
+    payments = int(appointments * PAYMENTS_PER_APPOINTMENT) if payments is None else payments
     rng = random.Random(seed)
     run = f"{rng.randrange(36 ** 4):04x}"
     zone = ZoneInfo(clinic_time.zone_name())
@@ -437,7 +447,7 @@ def seed_clinic(patients: int, appointments: int, doctors: int = 40, add: bool =
                            "VALUES (%s, %s, %s, 'Annual leave')", (doctor.id, leave, leave + timedelta(days=4)))
     # Slots come from the schedule's own generator (its own transaction: doctors and their slots
     # are a coherent state on their own), so they match availability and time off exactly.
-    report.slots = generate_slots().created
+    report.slots = generate_slots().created if seeded_doctors else 0
     mark = step(f"doctors, availability and slots ({report.slots})", mark)
 
     with transaction() as session:
@@ -481,12 +491,23 @@ def seed_clinic(patients: int, appointments: int, doctors: int = 40, add: bool =
             _restore_secondary(cursor, "appointment", *saved)
             mark = step("appointment indexes and foreign keys rebuilt", mark)
     mark = step("commit", mark)
+    vacuumed = "patient, appointment, slot"
+    if signed > 0 or payments > 0:
+        with transaction() as session:
+            raw = session.connection().connection.driver_connection
+            assert raw is not None
+            cursor = raw.cursor()
+            cursor.execute("SET LOCAL statement_timeout = 0")
+            report.visits = seed_visit_records(cursor, signed, payments, rng, run, zone, now, say)
+        mark = step("signed consultations, bills and payments", mark)
+        vacuumed += (", consultation, diagnosis, prescription, consultation_service, vital_sign, addendum, "
+                     "bill, bill_line, bill_discount, payment, payment_reversal, cash_shift")
     # VACUUM, not just ANALYZE: a GIN index's own statistics (which the planner reads to cost
     # a name-prefix search) are refreshed only by VACUUM; it also sets the visibility map.
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("SET statement_timeout = 0"))
         try:
-            conn.execute(text("VACUUM (ANALYZE) patient, appointment, slot"))
+            conn.execute(text(f"VACUUM (ANALYZE) {vacuumed}"))
         finally:
             conn.execute(text("RESET statement_timeout"))  # back to the pool's configured limit
     step("vacuum and analyze", mark)
