@@ -112,7 +112,9 @@ class NoteView:
 
 
 def note_view(session: Session, consultation: Consultation) -> NoteView:
-    diagnoses, prescriptions, _ = services._parts(session, consultation.id)
+    diagnoses = list(session.scalars(select(Diagnosis).where(Diagnosis.consultation_id == consultation.id)))
+    prescriptions = list(session.scalars(select(Prescription)
+                                         .where(Prescription.consultation_id == consultation.id)))
     lines = list(session.execute(select(ConsultationService, Service).join(Service)
                                  .where(ConsultationService.consultation_id == consultation.id)
                                  .order_by(ConsultationService.id)).tuples())
