@@ -43,15 +43,30 @@ def register_seed_command(app: Flask) -> None:
     @app.cli.command("seed")
     @click.option("--patients", type=click.IntRange(0, 2_000_000), default=1000, show_default=True)
     @click.option("--appointments", type=click.IntRange(0, 20_000_000), default=10_000, show_default=True)
-    @click.option("--doctors", type=click.IntRange(1, 500), default=40, show_default=True)
+    @click.option("--doctors", type=click.IntRange(0, 500), default=40, show_default=True,
+                  help="0 only with --add (to add notes and bills to the visits already there).")
+    @click.option("--signed", type=click.IntRange(0, 20_000_000), default=None,
+                  help="Signed consultations on past completed visits [default: 30% of --appointments].")
+    @click.option("--payments", type=click.IntRange(0, 50_000_000), default=None,
+                  help="About this many payments on a bill for every unbilled past completed visit; "
+                       "0: no bills [default: 1.5 x --appointments].")
+    @click.option("--no-records", is_flag=True, help="No signed consultations (same as --signed 0).")
+    @click.option("--no-payments", is_flag=True, help="No bills or payments (same as --payments 0).")
     @click.option("--add", is_flag=True, help="Add to a database that already holds clinic data.")
     @click.option("--random-seed", type=int, default=None, help="Repeatable data.")
-    def seed_command(patients, appointments, doctors, add, random_seed):
-        """Load realistic Kenyan patients, doctors with slots and appointments (COPY)."""
+    def seed_command(patients, appointments, doctors, signed, payments, no_records, no_payments, add,
+                     random_seed):
+        """Load realistic Kenyan patients, doctors with slots, appointments, signed notes and bills (COPY)."""
         try:
-            report = seed_clinic(patients, appointments, doctors, add=add, seed=random_seed,
-                                 say=click.echo)
+            report = seed_clinic(patients, appointments, doctors, add=add, seed=random_seed, say=click.echo,
+                                 signed=0 if no_records else signed, payments=0 if no_payments else payments)
         except SeedError as error:
             raise click.ClickException(str(error)) from error
         click.echo(f"Loaded {report.patients} patients, {report.doctors} doctors, {report.slots} slots, "
                    f"{report.appointments} appointments in {report.timings['total']:.1f}s.")
+        if report.visits is not None:
+            visits = report.visits
+            click.echo(f"Signed {visits.consultations} consultations ({visits.diagnoses} diagnoses, "
+                       f"{visits.prescriptions} prescriptions, {visits.vitals} vitals, {visits.addenda} addenda); "
+                       f"{visits.bills} bills, {visits.bill_lines} lines, {visits.payments} payments, "
+                       f"{visits.reversals} refunds and voids, {visits.shifts} shifts.")

@@ -9,19 +9,19 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, exists, func, or_, select, update
+from sqlalchemy import delete, exists, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from .. import clinic_time, idempotency
 from ..actor import Actor
-from ..audit import commit_without_waiting_for_disk, record_audit
+from ..audit import record_audit
 from ..auth.roles import ADMIN, DESK, DOCTOR, NURSE
 from ..db import transaction
 from ..domain import BadInput, Conflict, DomainError, Forbidden, NotFound
@@ -78,28 +78,37 @@ def _doctor_of_user(session: Session, user_id: int | None) -> Doctor | None:
     return session.scalars(select(Doctor).where(Doctor.user_id == user_id)).first()
 
 
-def treats(session: Session, actor: Actor, patient_id: int) -> bool:
-    """True when the doctor has an appointment with the patient, is assigned, or broke the glass."""
-    if actor.user_id is None:
-        return False
+def _treats_clause(actor: Actor, patient_id: int):
+    """SQL truth: the doctor has a live appointment with the patient, is assigned, or broke the glass."""
     has_appointment = exists().where(Appointment.patient_id == patient_id, Appointment.status != "cancelled",
                                      Appointment.doctor_id == Doctor.id, Doctor.user_id == actor.user_id)
     assigned = exists().where(Patient.id == patient_id, Patient.assigned_to_id == actor.user_id)
     granted = exists().where(RecordAccessGrant.user_id == actor.user_id,
                              RecordAccessGrant.patient_id == patient_id,
                              RecordAccessGrant.at > clinic_time.now() - timedelta(hours=GRANT_HOURS))
-    return bool(session.scalar(select(or_(has_appointment, assigned, granted))))
+    return or_(has_appointment, assigned, granted)
+
+
+def treats(session: Session, actor: Actor, patient_id: int) -> bool:
+    """True when the doctor has an appointment with the patient, is assigned, or broke the glass."""
+    if actor.user_id is None:
+        return False
+    return bool(session.scalar(select(_treats_clause(actor, patient_id))))
+
+
+def _view_given(actor: Actor, patient_id: int, treating: Callable[[], bool]) -> str:
+    if actor.role == NURSE:
+        return "nursing"
+    if actor.role == DOCTOR:
+        if not treating():
+            raise BreakGlassRequired(patient_id)
+        return "full"
+    raise Forbidden("Your role does not give access to clinical records.")
 
 
 def clinical_view(session: Session, actor: Actor, patient_id: int) -> str:
     """How much of the record the actor sees: 'full' (doctors), 'nursing'; desk roles are refused."""
-    if actor.role == NURSE:
-        return "nursing"
-    if actor.role == DOCTOR:
-        if not treats(session, actor, patient_id):
-            raise BreakGlassRequired(patient_id)
-        return "full"
-    raise Forbidden("Your role does not give access to clinical records.")
+    return _view_given(actor, patient_id, lambda: treats(session, actor, patient_id))
 
 
 def break_glass(patient_id: int, reason: Any, actor: Actor) -> None:
@@ -118,11 +127,18 @@ def break_glass(patient_id: int, reason: Any, actor: Actor) -> None:
 def open_record(patient_id: int, actor: Actor, action: str, entity: str, entity_id: int | None,
                 detail: dict | None = None) -> str:
     """Check the actor may see the patient's clinical record and write the one audit event of the view."""
+    doctor = actor.role == DOCTOR and actor.user_id is not None
     with transaction() as session:
-        if session.get(Patient, patient_id) is None:
+        # One round trip for the whole check: the patient exists, the doctor treats them, and (the
+        # view's only write being its audit event) the commit need not wait for the WAL fsync, as
+        # audit.commit_without_waiting_for_disk sets.
+        found, treating, _ = session.execute(select(
+            exists().where(Patient.id == patient_id),
+            _treats_clause(actor, patient_id) if doctor else literal(False),
+            func.set_config("synchronous_commit", "off", True))).one()
+        if not found:
             raise NotFound("There is no patient with that number.")
-        view = clinical_view(session, actor, patient_id)
-        commit_without_waiting_for_disk(session)
+        view = _view_given(actor, patient_id, lambda: bool(treating))
         record_audit(session, actor, action, entity, entity_id, patient_id, detail)
     return view
 
@@ -130,7 +146,10 @@ def open_record(patient_id: int, actor: Actor, action: str, entity: str, entity_
 def patient_of_appointment(appointment_id: int) -> int:
     """The patient of an appointment (404 when there is none)."""
     with transaction() as session:
-        return _visit(session, appointment_id).patient_id
+        patient_id = session.scalar(select(Appointment.patient_id).where(Appointment.id == appointment_id))
+    if patient_id is None:
+        raise NotFound("That appointment does not exist.")
+    return patient_id
 
 
 def patient_of_consultation(consultation_id: int) -> int:
@@ -257,14 +276,15 @@ def _schedule_error(error: schedule.ScheduleError) -> DomainError:
 
 def _own_consultation(session: Session, consultation_id: int, actor: Actor, lock: bool = False) -> Consultation:
     """The consultation, if it is the acting doctor's; locked FOR UPDATE when asked."""
-    stmt = select(Consultation).where(Consultation.id == consultation_id)
+    stmt = (select(Consultation, Doctor.user_id).join(Doctor, Doctor.id == Consultation.doctor_id)
+            .where(Consultation.id == consultation_id))
     if lock:
-        stmt = stmt.with_for_update().execution_options(populate_existing=True)
-    consultation = session.scalars(stmt).first()
-    if consultation is None:
+        stmt = stmt.with_for_update(of=Consultation).execution_options(populate_existing=True)
+    row = session.execute(stmt).first()
+    if row is None:
         raise NotFound("That consultation does not exist.")
-    doctor = _doctor_of_user(session, actor.user_id)
-    if actor.role != DOCTOR or doctor is None or doctor.id != consultation.doctor_id:
+    consultation, doctor_user_id = row
+    if actor.role != DOCTOR or actor.user_id is None or doctor_user_id != actor.user_id:
         raise Forbidden("Only the visit's doctor writes this note.")
     return consultation
 
@@ -308,23 +328,25 @@ def save_note(consultation_id: int, expected_version: int, note: dict[str, str |
               actor: Actor) -> tuple[int, datetime]:
     """Autosave the draft if it is still at expected_version; a stale copy raises StaleNote (409)."""
     with transaction() as session:
-        consultation = _own_consultation(session, consultation_id, actor)
+        # The usual case in one statement: the actor's own draft at the expected version.
         saved = session.execute(
             update(Consultation)
             .where(Consultation.id == consultation_id, Consultation.version == expected_version,
-                   Consultation.status == "draft")
+                   Consultation.status == "draft",
+                   Consultation.doctor_id.in_(select(Doctor.id).where(Doctor.user_id == actor.user_id)))
             .values(**{name: note.get(name) for name in NOTE_FIELDS}, version=Consultation.version + 1,
                     updated_at=clinic_time.now())
-            .returning(Consultation.version, Consultation.updated_at)
-            .execution_options(synchronize_session=False)).first()
-        if saved is None:
+            .returning(Consultation.version, Consultation.updated_at, Consultation.patient_id)
+            .execution_options(synchronize_session=False)).first() if actor.role == DOCTOR else None
+        if saved is None:  # why not: NotFound, Forbidden, signed meanwhile, or a stale copy
+            _own_consultation(session, consultation_id, actor)
             current = session.get(Consultation, consultation_id, populate_existing=True)
             assert current is not None
             if current.status != "draft":
                 raise Conflict("This note was signed meanwhile and can no longer change. Add an addendum.")
             raise StaleNote(current, note)
         record_audit(session, actor, "records.note.save", "consultation", consultation_id,
-                     consultation.patient_id, {"version": saved.version})
+                     saved.patient_id, {"version": saved.version})
     return saved.version, saved.updated_at
 
 
@@ -521,11 +543,13 @@ def sign(consultation_id: int, key: str | None, actor: Actor) -> dict[str, Any]:
                                       actor.user_id)
             if first is not None:
                 return first
-            appointment_id = session.scalar(select(Consultation.appointment_id)
-                                            .where(Consultation.id == consultation_id))
-            if appointment_id is None:
+            # The appointment first, as everywhere: locked, found through the consultation in one statement.
+            of_consultation = select(Consultation.appointment_id).where(Consultation.id == consultation_id)
+            appointment = session.scalars(
+                select(Appointment).where(Appointment.id == of_consultation.scalar_subquery())
+                .with_for_update(of=Appointment).execution_options(populate_existing=True)).first()
+            if appointment is None:
                 raise NotFound("That consultation does not exist.")
-            appointment = _visit(session, appointment_id, lock=True)  # the appointment first, as everywhere
             consultation = _draft(session, consultation_id, actor)
             if not any((getattr(consultation, name) or "").strip() for name in NOTE_FIELDS):
                 raise BadInput("The note is empty: write at least the assessment or the plan before signing.")
