@@ -23,6 +23,7 @@ from ..models import (
     ConsultationService,
     Diagnosis,
     Doctor,
+    FollowUp,
     Icd10Code,
     Patient,
     Prescription,
@@ -125,6 +126,19 @@ def note_view(session: Session, consultation: Consultation) -> NoteView:
 
 def consultation_of(session: Session, appointment_id: int) -> Consultation | None:
     return session.scalars(select(Consultation).where(Consultation.appointment_id == appointment_id)).first()
+
+
+FOLLOW_UP_LIMIT = 20
+
+
+def follow_ups(session: Session, consultation_id: int) -> list[Any]:
+    """The appointments booked from a note (id, starts_at, doctor, status), soonest first (a handful)."""
+    return list(session.execute(
+        select(Appointment.id, Appointment.starts_at, Appointment.status, Doctor.name.label("doctor"))
+        .join(FollowUp, FollowUp.appointment_id == Appointment.id)
+        .join(Doctor, Doctor.id == Appointment.doctor_id)
+        .where(FollowUp.consultation_id == consultation_id)
+        .order_by(Appointment.starts_at, Appointment.id).limit(FOLLOW_UP_LIMIT)))
 
 
 # ---- the timeline ----------------------------------------------------------------

@@ -2,11 +2,13 @@
 the ICD-10 picker, allergies, the patient's clinical panel and timeline, print-outs, the waiting room."""
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from flask import current_app, request, url_for
 
+from .. import clinic_time
 from ..audit import record_access
 from ..auth.access import current_actor, roles
 from ..auth.roles import ALL_STAFF, CLINICAL, DOCTOR, DOCTORS
@@ -14,7 +16,9 @@ from ..domain import DomainError, NotFound
 from ..extensions import db
 from ..idempotency import new_key
 from ..models import Allergy, Appointment, Consultation, Patient
-from ..validation import search_term
+from ..schedule import queries as schedule_queries
+from ..validation import day as read_day
+from ..validation import integer, row_id, search_term
 from ..web import redirect_to, render, render_fragment, wants_fragment
 from . import bp, forms, queries, services
 
@@ -50,7 +54,27 @@ def _visit_context(appointment_id: int, view: str) -> dict[str, Any]:
             "own": own, "draft": draft, "names": queries.staff_names(session, ids),
             "price_list": queries.price_list(session) if draft and own else [],
             "sign_key": new_key(), "errors": {}, "typed": {},
-            "c": note.consultation if note is not None else None}
+            "c": note.consultation if note is not None else None,
+            **_follow_up_context(note.consultation if note is not None else None, appointment.doctor_id,
+                                 own and view == "full")}
+
+
+FOLLOW_UP_DAYS = 7  # the picker opens a week after the visit
+
+
+def _follow_up_context(consultation: Consultation | None, doctor_id: int, bookable: bool,
+                       on_day: date | None = None) -> dict[str, Any]:
+    """The note's booked follow-ups, and for its doctor the picker: doctors, a day and its free slots."""
+    if consultation is None:
+        return {"follow_ups": [], "follow_up": None}
+    booked = queries.follow_ups(db.session(), consultation.id)
+    if not bookable:
+        return {"follow_ups": booked, "follow_up": None}
+    on_day = on_day or clinic_time.today() + timedelta(days=FOLLOW_UP_DAYS)
+    return {"follow_ups": booked,
+            "follow_up": {"doctor_id": doctor_id, "day": on_day, "doctors": schedule_queries.active_doctors(),
+                          "slots": schedule_queries.free_slots(doctor_id, on_day, 40), "key": new_key(),
+                          "reason": f"Follow-up of the visit on {clinic_time.local(consultation.created_at):%d %b %Y}"}}
 
 
 def _break_glass(patient_id: int):
@@ -198,6 +222,55 @@ def sign(consultation_id: int):
     return redirect_to(url_for("records.visit", appointment_id=appointment_id))
 
 
+def _follow_up_picker_args(consultation: Consultation, args) -> tuple[int, date | None]:
+    return (row_id(args.get("doctor_id"), "doctor", field="doctor_id") or consultation.doctor_id,
+            read_day(args.get("date"), "follow-up date", field="date"))
+
+
+@bp.route("/consultations/<int:consultation_id>/follow-up/slots")
+@roles(DOCTORS)
+def follow_up_slots(consultation_id: int):
+    """The picker's free slots for the chosen doctor and day (no patient data: the slots only)."""
+    consultation = _consultation(consultation_id)
+    doctor_id, on_day = _follow_up_picker_args(consultation, request.args)
+    context = _follow_up_context(consultation, doctor_id, True, on_day)
+    return render_fragment("records/_follow_up_slots.html", follow_up=context["follow_up"])
+
+
+@bp.route("/consultations/<int:consultation_id>/follow-up", methods=["POST"])
+@roles(DOCTORS)
+def book_follow_up(consultation_id: int):
+    """Book the follow-up through the schedule's rules; a taken slot or a clash is said plainly."""
+    consultation = _consultation(consultation_id)
+    doctor_id, on_day = _follow_up_picker_args(consultation, request.form)
+    error: DomainError | None = None
+    try:
+        slot_id = row_id(request.form.get("slot_id"), "slot", field="slot_id")
+        if slot_id is None:
+            raise DomainError("Choose a free time for the follow-up.", 422, field="slot_id")
+        length = integer(request.form.get("length") or "1", "length", 1, services.MAX_FOLLOW_UP_SLOTS,
+                         field="length") or 1
+        services.book_follow_up(consultation_id, slot_id, length, request.form.get("reason"),
+                                request.form.get("key"), current_actor())
+    except DomainError as error_:
+        if isinstance(error_, NotFound) and error_.field is None and "consultation" in error_.message:
+            raise
+        error = error_
+    if not wants_fragment() and error is None:
+        return redirect_to(url_for("records.visit", appointment_id=consultation.appointment_id) + "#follow-up")
+    context = _visit_context(consultation.appointment_id, _view_of(current_actor().role))
+    context.update(_follow_up_context(consultation, doctor_id, context["own"], on_day))
+    status = 200
+    if error is not None:
+        context["errors"] = {"follow_up": error.message, "field": error.field}
+        context["typed"] = request.form
+        status = error.status
+        if context["follow_up"] is not None:  # keep the typed reason
+            context["follow_up"]["reason"] = request.form.get("reason", "")[:500]
+    return render("records/visit.html", block="follow_up" if wants_fragment() else None, status=status,
+                  **context)
+
+
 @bp.route("/consultations/<int:consultation_id>/addenda", methods=["POST"])
 @roles(DOCTORS)
 def add_addendum(consultation_id: int):
@@ -231,6 +304,7 @@ def _print(consultation_id: int, template: str, action: str):
     names = queries.staff_names(db.session(), {consultation.signed_by_id})
     return render(template, note=note, appointment=appointment, patient=appointment.patient, view=view,
                   allergies=queries.allergies(db.session(), appointment.patient_id), names=names,
+                  follow_ups=queries.follow_ups(db.session(), consultation_id),
                   clinic_name=current_app.config.get("CLINIC_NAME", "Kliniki Clinic"))
 
 
