@@ -250,6 +250,25 @@ WAITING_SQL = """
     LIMIT 200
 """
 
+# Booked today and not arrived yet: checked in from the waiting room in one click.
+EXPECTED_SQL = """
+    SELECT a.id, a.status, a.starts_at, a.doctor_id, d.name AS doctor_name,
+           p.id AS patient_id, p.first_name, p.last_name, p.file_number
+    FROM appointment a
+    JOIN doctor d ON d.id = a.doctor_id
+    JOIN patient p ON p.id = a.patient_id
+    WHERE a.starts_at >= :start AND a.starts_at < :end AND a.status IN ('booked', 'confirmed')
+    ORDER BY a.starts_at, d.name, a.id
+    LIMIT 200
+"""
+
+# What the room shows beyond the day grid's version: the readings taken (a reading moves a patient
+# from "waiting for vitals" to "ready for the doctor" without changing the appointment).
+READINGS_VERSION_SQL = """
+    SELECT count(v.id) || ':' || coalesce(max(v.id), 0)
+    FROM appointment a JOIN vital_sign v ON v.appointment_id = a.id
+    WHERE a.starts_at >= :start AND a.starts_at < :end"""
+
 
 def stage_of(row: Any) -> str:
     """Waiting for vitals, ready for the doctor, in consultation, done."""
@@ -268,6 +287,23 @@ def waiting_room(session: Session) -> list[Any]:
     return [{"row": row, "stage": stage_of(row),
              "waited": int(((now - row.arrived_at).total_seconds() // 60)) if row.arrived_at else None}
             for row in rows]
+
+
+def expected_today(session: Session) -> list[Any]:
+    """Today's booked patients who have not arrived, by time (bounded)."""
+    start, end = clinic_time.day_bounds(clinic_time.today())
+    return list(session.execute(text(EXPECTED_SQL), {"start": start, "end": end}).all())
+
+
+def waiting_room_version(session: Session) -> str:
+    """The day grid's version of today, the readings taken and the clinic minute (the minutes
+    waited change with it): the room's poll answers 204 while this stays the same."""
+    from ..schedule.queries import day_version
+
+    today = clinic_time.today()
+    start, end = clinic_time.day_bounds(today)
+    readings = session.scalar(text(READINGS_VERSION_SQL), {"start": start, "end": end})
+    return f"{day_version(today)}|{readings}|{clinic_time.local(clinic_time.now()):%H%M}"
 
 
 def recent_patient(session: Session, patient_id: int) -> Patient | None:

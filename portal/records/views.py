@@ -6,17 +6,18 @@ from datetime import date, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import current_app, request, url_for
+from flask import current_app, make_response, request, url_for
 
 from .. import clinic_time
 from ..audit import record_access
 from ..auth.access import current_actor, roles
-from ..auth.roles import ALL_STAFF, CLINICAL, DOCTOR, DOCTORS
+from ..auth.roles import ALL_STAFF, CLINICAL, DESK, DOCTOR, DOCTORS, NURSE
 from ..domain import DomainError, NotFound
 from ..extensions import db
 from ..idempotency import new_key
 from ..models import Allergy, Appointment, Consultation, Patient
 from ..schedule import queries as schedule_queries
+from ..schedule import services as schedule
 from ..validation import day as read_day
 from ..validation import integer, row_id, search_term
 from ..web import redirect_to, render, render_fragment, wants_fragment
@@ -456,15 +457,36 @@ def notes():
 
 # ---- the waiting room ---------------------------------------------------------------------------
 
-@bp.route("/waiting-room")
-@roles(ALL_STAFF)
-def waiting_room():
-    """Today's checked-in patients by doctor: minutes waited and stage (no clinical content)."""
-    rows = queries.waiting_room(db.session())
+def _waiting_room(status: int = 200):
+    session = db.session()
+    version = queries.waiting_room_version(session)  # read first: a change meanwhile shows at the next poll
+    rows = queries.waiting_room(session)
+    expected = queries.expected_today(session)
     if not wants_fragment():  # the page is audited once, not every poll
-        record_access(current_actor(), "records.waiting_room.view", [item["row"].patient_id for item in rows], "day")
+        record_access(current_actor(), "records.waiting_room.view",
+                      [item["row"].patient_id for item in rows] + [row.patient_id for row in expected], "day")
     doctors: dict[str, list] = {}
     for item in rows:
         doctors.setdefault(item["row"].doctor_name, []).append(item)
-    return render("records/waiting_room.html", block="room", doctors=doctors, poll_seconds=WAITING_POLL_SECONDS)
+    return render("records/waiting_room.html", block="room", status=status, doctors=doctors, expected=expected,
+                  version=version, poll_seconds=WAITING_POLL_SECONDS)
 
+
+@bp.route("/waiting-room")
+@roles(ALL_STAFF)
+def waiting_room():
+    """Today's checked-in patients by doctor: minutes waited and stage (no clinical content); the poll
+    answers 204 while nothing changed since the version the page holds (as the day grid's does)."""
+    if wants_fragment() and request.args.get("v") == queries.waiting_room_version(db.session()):
+        return make_response("", 204)
+    return _waiting_room()
+
+
+@bp.route("/waiting-room/<int:appointment_id>/check-in", methods=["POST"])
+@roles(DESK, NURSE)
+def check_in(appointment_id: int):
+    """One click from the waiting room's "not arrived yet" list; the room comes back with the change."""
+    schedule.change_status(appointment_id, "checked_in", current_actor())
+    if not wants_fragment():
+        return redirect_to(url_for("records.waiting_room"))
+    return _waiting_room()
