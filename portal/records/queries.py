@@ -199,7 +199,7 @@ def timeline(session: Session, patient_id: int, cursor: str | None, limit: Any, 
 # ---- the records list ----------------------------------------------------------------
 
 def notes_page(session: Session, doctor_id: int | None, patient_id: int | None, day_from, day_to,
-               cursor: str | None, limit: Any) -> Page:
+               cursor: str | None, limit: Any, patient_ids: list[int] | None = None) -> Page:
     """Consultations newest first, filtered by doctor, patient and date in SQL (keyset on created_at, id)."""
     size = page_size(limit, default=25)
     stmt = (select(Consultation.id, Consultation.appointment_id, Consultation.patient_id, Consultation.status,
@@ -212,6 +212,8 @@ def notes_page(session: Session, doctor_id: int | None, patient_id: int | None, 
         stmt = stmt.where(Consultation.doctor_id == doctor_id)
     if patient_id is not None:
         stmt = stmt.where(Consultation.patient_id == patient_id)
+    if patient_ids is not None:  # the patients the indexed patient search found (at most 20)
+        stmt = stmt.where(Consultation.patient_id.in_(patient_ids))
     if day_from is not None:
         stmt = stmt.where(Consultation.created_at >= clinic_time.day_start(day_from))
     if day_to is not None:

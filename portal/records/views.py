@@ -16,6 +16,7 @@ from ..domain import DomainError, NotFound
 from ..extensions import db
 from ..idempotency import new_key
 from ..models import Allergy, Appointment, Consultation, Patient
+from ..patients.search import search_patients
 from ..schedule import queries as schedule_queries
 from ..schedule import services as schedule
 from ..validation import day as read_day
@@ -430,6 +431,8 @@ def break_glass(patient_id: int):
     return redirect_to(back if safe else url_for("patients.profile", patient_id=patient_id))
 
 
+NOTES_PATIENT_MATCHES = 20
+
 # ---- the records list -------------------------------------------------------------------------
 
 @bp.route("/notes")
@@ -444,15 +447,20 @@ def notes():
     doctor_id = own_doctor if mine else row_id(request.args.get("doctor_id"), "doctor")
     patient_id = row_id(request.args.get("patient_id"), "patient")
     day_from, day_to = day(request.args.get("from"), "first day"), day(request.args.get("to"), "last day")
+    patient_term = search_term(request.args.get("patient"), 100)
+    found = search_patients(patient_term, limit=NOTES_PATIENT_MATCHES) if patient_term else None
     page = queries.notes_page(session, doctor_id, patient_id, day_from, day_to, request.args.get("cursor"),
-                              request.args.get("limit", 25))
+                              request.args.get("limit", 25),
+                              patient_ids=[p.id for p in found] if found is not None else None)
     record_access(actor, "records.notes.list", [row.patient_id for row in page.items], "consultation")
     args = {k: v for k, v in {"doctor_id": doctor_id if not mine else None, "patient_id": patient_id,
+                              "patient": patient_term,
                               "from": day_from, "to": day_to, "all": "1" if not mine and actor.role == DOCTOR
                               else None}.items() if v}
     return render("records/notes.html", block="rows", page=page, mine=mine, doctor_view=actor.role == DOCTOR,
                   doctors=queries.doctors(session),
-                  doctor_id=doctor_id, patient_id=patient_id, day_from=day_from, day_to=day_to, args=args)
+                  doctor_id=doctor_id, patient_id=patient_id, day_from=day_from, day_to=day_to, args=args,
+                  patient_term=patient_term, patient_matches=len(found) if found is not None else None)
 
 
 # ---- the waiting room ---------------------------------------------------------------------------

@@ -125,7 +125,17 @@ def test_vitals_allergies_visit_and_access_checks_use_indexes(app, staff, loaded
 def test_the_waiting_room_uses_indexes(app, loaded):
     with sent_statements(app) as sent, app.app_context():
         queries.waiting_room(db.session())
+        queries.expected_today(db.session())
+        queries.waiting_room_version(db.session())  # what each 10-second poll reads
     assert_indexed(app, sent, "ix_appointment_starts_at")
+
+
+def test_a_notes_follow_ups_use_indexes(app, loaded):
+    _, appointment_id = loaded
+    with sent_statements(app) as sent, app.app_context():
+        consultation = queries.consultation_of(db.session(), appointment_id)
+        queries.follow_ups(db.session(), consultation.id)
+    assert_indexed(app, sent, "ix_follow_up_consultation_id")
 
 
 def _statements_for(app, client, url: str) -> int:
