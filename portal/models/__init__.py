@@ -21,6 +21,7 @@ from .records import (
     Consultation,
     ConsultationService,
     Diagnosis,
+    FollowUp,
     Icd10Code,
     Prescription,
     RecordAccessGrant,
@@ -31,6 +32,6 @@ from .staff import ROLES, LoginEvent, StaffSession, StaffUser
 
 __all__ = ["ROLES", "Addendum", "Allergy", "Appointment", "AppointmentEvent", "AuditEvent", "Availability", "Bill",
            "BillDiscount", "BillLine", "CashShift", "CashShiftCount", "Consultation", "ConsultationService",
-           "Diagnosis", "Doctor", "Icd10Code", "IdempotencyKey", "InsuranceClaimOutcome", "LoginEvent",
+           "Diagnosis", "Doctor", "FollowUp", "Icd10Code", "IdempotencyKey", "InsuranceClaimOutcome", "LoginEvent",
            "MpesaConfirmation", "Patient", "Payment", "PaymentReversal", "Prescription", "ReceiptPrint",
            "RecordAccessGrant", "Service", "Slot", "StaffSession", "StaffUser", "TimeOff", "VitalSign"]

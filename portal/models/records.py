@@ -232,3 +232,19 @@ class RecordAccessGrant(Model):
     patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"))
     reason: Mapped[str] = mapped_column(String(300))
     at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class FollowUp(Model):
+    """An appointment booked from a consultation note (through the schedule's booking rules)."""
+
+    __tablename__ = "follow_up"
+    __table_args__ = (
+        UniqueConstraint("appointment_id", name="uq_follow_up_appointment_id"),
+        Index("ix_follow_up_consultation_id", "consultation_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    consultation_id: Mapped[int] = mapped_column(ForeignKey("consultation.id"))
+    appointment_id: Mapped[int] = mapped_column(ForeignKey("appointment.id"))
+    booked_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    booked_at: Mapped[datetime] = mapped_column(server_default=func.now())

@@ -23,6 +23,7 @@ from ..models import (
     ConsultationService,
     Diagnosis,
     Doctor,
+    FollowUp,
     Icd10Code,
     Patient,
     Prescription,
@@ -121,6 +122,19 @@ def consultation_of(session: Session, appointment_id: int) -> Consultation | Non
     return session.scalars(select(Consultation).where(Consultation.appointment_id == appointment_id)).first()
 
 
+FOLLOW_UP_LIMIT = 20
+
+
+def follow_ups(session: Session, consultation_id: int) -> list[Any]:
+    """The appointments booked from a note (id, starts_at, doctor, status), soonest first (a handful)."""
+    return list(session.execute(
+        select(Appointment.id, Appointment.starts_at, Appointment.status, Doctor.name.label("doctor"))
+        .join(FollowUp, FollowUp.appointment_id == Appointment.id)
+        .join(Doctor, Doctor.id == Appointment.doctor_id)
+        .where(FollowUp.consultation_id == consultation_id)
+        .order_by(Appointment.starts_at, Appointment.id).limit(FOLLOW_UP_LIMIT)))
+
+
 # ---- the timeline ----------------------------------------------------------------
 
 @dataclass
@@ -179,7 +193,7 @@ def timeline(session: Session, patient_id: int, cursor: str | None, limit: Any, 
 # ---- the records list ----------------------------------------------------------------
 
 def notes_page(session: Session, doctor_id: int | None, patient_id: int | None, day_from, day_to,
-               cursor: str | None, limit: Any) -> Page:
+               cursor: str | None, limit: Any, patient_ids: list[int] | None = None) -> Page:
     """Consultations newest first, filtered by doctor, patient and date in SQL (keyset on created_at, id)."""
     size = page_size(limit, default=25)
     stmt = (select(Consultation.id, Consultation.appointment_id, Consultation.patient_id, Consultation.status,
@@ -192,6 +206,8 @@ def notes_page(session: Session, doctor_id: int | None, patient_id: int | None, 
         stmt = stmt.where(Consultation.doctor_id == doctor_id)
     if patient_id is not None:
         stmt = stmt.where(Consultation.patient_id == patient_id)
+    if patient_ids is not None:  # the patients the indexed patient search found (at most 20)
+        stmt = stmt.where(Consultation.patient_id.in_(patient_ids))
     if day_from is not None:
         stmt = stmt.where(Consultation.created_at >= clinic_time.day_start(day_from))
     if day_to is not None:
@@ -234,6 +250,25 @@ WAITING_SQL = """
     ORDER BY s.doctor_name, s.arrived_at NULLS LAST, s.starts_at, s.id
 """
 
+# Booked today and not arrived yet: checked in from the waiting room in one click.
+EXPECTED_SQL = """
+    SELECT a.id, a.status, a.starts_at, a.doctor_id, d.name AS doctor_name,
+           p.id AS patient_id, p.first_name, p.last_name, p.file_number
+    FROM appointment a
+    JOIN doctor d ON d.id = a.doctor_id
+    JOIN patient p ON p.id = a.patient_id
+    WHERE a.starts_at >= :start AND a.starts_at < :end AND a.status IN ('booked', 'confirmed')
+    ORDER BY a.starts_at, d.name, a.id
+    LIMIT 200
+"""
+
+# What the room shows beyond the day grid's version: the readings taken (a reading moves a patient
+# from "waiting for vitals" to "ready for the doctor" without changing the appointment).
+READINGS_VERSION_SQL = """
+    SELECT count(v.id) || ':' || coalesce(max(v.id), 0)
+    FROM appointment a JOIN vital_sign v ON v.appointment_id = a.id
+    WHERE a.starts_at >= :start AND a.starts_at < :end"""
+
 
 def stage_of(row: Any) -> str:
     """Waiting for vitals, ready for the doctor, in consultation, done."""
@@ -252,6 +287,23 @@ def waiting_room(session: Session) -> list[Any]:
     return [{"row": row, "stage": stage_of(row),
              "waited": int(((now - row.arrived_at).total_seconds() // 60)) if row.arrived_at else None}
             for row in rows]
+
+
+def expected_today(session: Session) -> list[Any]:
+    """Today's booked patients who have not arrived, by time (bounded)."""
+    start, end = clinic_time.day_bounds(clinic_time.today())
+    return list(session.execute(text(EXPECTED_SQL), {"start": start, "end": end}).all())
+
+
+def waiting_room_version(session: Session) -> str:
+    """The day grid's version of today, the readings taken and the clinic minute (the minutes
+    waited change with it): the room's poll answers 204 while this stays the same."""
+    from ..schedule.queries import day_version
+
+    today = clinic_time.today()
+    start, end = clinic_time.day_bounds(today)
+    readings = session.scalar(text(READINGS_VERSION_SQL), {"start": start, "end": end})
+    return f"{day_version(today)}|{readings}|{clinic_time.local(clinic_time.now()):%H%M}"
 
 
 def recent_patient(session: Session, patient_id: int) -> Patient | None:

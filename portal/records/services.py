@@ -33,6 +33,7 @@ from ..models import (
     ConsultationService,
     Diagnosis,
     Doctor,
+    FollowUp,
     Icd10Code,
     Patient,
     Prescription,
@@ -598,6 +599,39 @@ def add_addendum(consultation_id: int, reason: str, text: str, actor: Actor) -> 
         record_audit(session, actor, "records.addendum.add", "addendum", addendum.id, consultation.patient_id,
                      {"consultation_id": consultation_id, "reason": reason})
     return addendum
+
+
+# ---- the follow-up ------------------------------------------------------------------
+
+MAX_FOLLOW_UP_SLOTS = 4
+
+
+def book_follow_up(consultation_id: int, slot_id: int, length: int, reason: str | None, key: str | None,
+                   actor: Actor) -> int:
+    """The visit's doctor books the patient's follow-up through the schedule's booking rules (slot
+    locks, overlap checks, idempotency key); the appointment is linked to the note. Returns its id.
+
+    A signed note can still get its follow-up: the link is a row of its own, not part of the note.
+    """
+    if actor.role != DOCTOR:
+        raise Forbidden("Only the visit's doctor books a follow-up from the note.")
+    if not 1 <= length <= MAX_FOLLOW_UP_SLOTS:
+        raise BadInput(f"A follow-up is 1 to {MAX_FOLLOW_UP_SLOTS} slots long.", field="length")
+    try:
+        slot_ids = schedule.consecutive_slot_ids(slot_id, length)
+        with transaction() as session:
+            consultation = _own_consultation(session, consultation_id, actor)
+            booked = schedule.book(slot_ids, consultation.patient_id, reason, actor, key)
+            session.execute(insert(FollowUp).values(consultation_id=consultation_id,
+                                                    appointment_id=booked.appointment_id,
+                                                    booked_by_id=actor.user_id)
+                            .on_conflict_do_nothing(constraint="uq_follow_up_appointment_id"))
+            if booked.created:
+                record_audit(session, actor, "records.follow_up.book", "appointment", booked.appointment_id,
+                             consultation.patient_id, {"consultation_id": consultation_id})
+    except idempotency.IdempotencyError as error:
+        raise BadInput(str(error)) from error
+    return booked.appointment_id
 
 
 # ---- allergies ------------------------------------------------------------------

@@ -2,20 +2,26 @@
 the ICD-10 picker, allergies, the patient's clinical panel and timeline, print-outs, the waiting room."""
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import current_app, request, url_for
+from flask import current_app, make_response, request, url_for
 
+from .. import clinic_time
 from ..audit import record_access
 from ..auth.access import current_actor, roles
-from ..auth.roles import ALL_STAFF, CLINICAL, DOCTOR, DOCTORS
+from ..auth.roles import ALL_STAFF, CLINICAL, DESK, DOCTOR, DOCTORS, NURSE
 from ..domain import DomainError, NotFound
 from ..extensions import db
 from ..idempotency import new_key
 from ..models import Allergy, Appointment, Consultation, Patient
+from ..patients.search import search_patients
 from ..patients.services import staff_names
-from ..validation import search_term
+from ..schedule import queries as schedule_queries
+from ..schedule import services as schedule
+from ..validation import day as read_day
+from ..validation import integer, row_id, search_term
 from ..web import redirect_to, render, render_fragment, wants_fragment
 from . import bp, forms, queries, services
 
@@ -51,7 +57,27 @@ def _visit_context(appointment_id: int, view: str) -> dict[str, Any]:
             "own": own, "draft": draft, "names": staff_names(ids),
             "price_list": queries.price_list(session) if draft and own else [],
             "sign_key": new_key(), "errors": {}, "typed": {},
-            "c": note.consultation if note is not None else None}
+            "c": note.consultation if note is not None else None,
+            **_follow_up_context(note.consultation if note is not None else None, appointment.doctor_id,
+                                 own and view == "full")}
+
+
+FOLLOW_UP_DAYS = 7  # the picker opens a week after the visit
+
+
+def _follow_up_context(consultation: Consultation | None, doctor_id: int, bookable: bool,
+                       on_day: date | None = None) -> dict[str, Any]:
+    """The note's booked follow-ups, and for its doctor the picker: doctors, a day and its free slots."""
+    if consultation is None:
+        return {"follow_ups": [], "follow_up": None}
+    booked = queries.follow_ups(db.session(), consultation.id)
+    if not bookable:
+        return {"follow_ups": booked, "follow_up": None}
+    on_day = on_day or clinic_time.today() + timedelta(days=FOLLOW_UP_DAYS)
+    return {"follow_ups": booked,
+            "follow_up": {"doctor_id": doctor_id, "day": on_day, "doctors": schedule_queries.active_doctors(),
+                          "slots": schedule_queries.free_slots(doctor_id, on_day, 40), "key": new_key(),
+                          "reason": f"Follow-up of the visit on {clinic_time.local(consultation.created_at):%d %b %Y}"}}
 
 
 def _break_glass(patient_id: int):
@@ -199,6 +225,55 @@ def sign(consultation_id: int):
     return redirect_to(url_for("records.visit", appointment_id=appointment_id))
 
 
+def _follow_up_picker_args(consultation: Consultation, args) -> tuple[int, date | None]:
+    return (row_id(args.get("doctor_id"), "doctor", field="doctor_id") or consultation.doctor_id,
+            read_day(args.get("date"), "follow-up date", field="date"))
+
+
+@bp.route("/consultations/<int:consultation_id>/follow-up/slots")
+@roles(DOCTORS)
+def follow_up_slots(consultation_id: int):
+    """The picker's free slots for the chosen doctor and day (no patient data: the slots only)."""
+    consultation = _consultation(consultation_id)
+    doctor_id, on_day = _follow_up_picker_args(consultation, request.args)
+    context = _follow_up_context(consultation, doctor_id, True, on_day)
+    return render_fragment("records/_follow_up_slots.html", follow_up=context["follow_up"])
+
+
+@bp.route("/consultations/<int:consultation_id>/follow-up", methods=["POST"])
+@roles(DOCTORS)
+def book_follow_up(consultation_id: int):
+    """Book the follow-up through the schedule's rules; a taken slot or a clash is said plainly."""
+    consultation = _consultation(consultation_id)
+    doctor_id, on_day = _follow_up_picker_args(consultation, request.form)
+    error: DomainError | None = None
+    try:
+        slot_id = row_id(request.form.get("slot_id"), "slot", field="slot_id")
+        if slot_id is None:
+            raise DomainError("Choose a free time for the follow-up.", 422, field="slot_id")
+        length = integer(request.form.get("length") or "1", "length", 1, services.MAX_FOLLOW_UP_SLOTS,
+                         field="length") or 1
+        services.book_follow_up(consultation_id, slot_id, length, request.form.get("reason"),
+                                request.form.get("key"), current_actor())
+    except DomainError as error_:
+        if isinstance(error_, NotFound) and error_.field is None and "consultation" in error_.message:
+            raise
+        error = error_
+    if not wants_fragment() and error is None:
+        return redirect_to(url_for("records.visit", appointment_id=consultation.appointment_id) + "#follow-up")
+    context = _visit_context(consultation.appointment_id, _view_of(current_actor().role))
+    context.update(_follow_up_context(consultation, doctor_id, context["own"], on_day))
+    status = 200
+    if error is not None:
+        context["errors"] = {"follow_up": error.message, "field": error.field}
+        context["typed"] = request.form
+        status = error.status
+        if context["follow_up"] is not None:  # keep the typed reason
+            context["follow_up"]["reason"] = request.form.get("reason", "")[:500]
+    return render("records/visit.html", block="follow_up" if wants_fragment() else None, status=status,
+                  **context)
+
+
 @bp.route("/consultations/<int:consultation_id>/addenda", methods=["POST"])
 @roles(DOCTORS)
 def add_addendum(consultation_id: int):
@@ -232,6 +307,7 @@ def _print(consultation_id: int, template: str, action: str):
     names = staff_names({consultation.signed_by_id})
     return render(template, note=note, appointment=appointment, patient=appointment.patient, view=view,
                   allergies=queries.allergies(db.session(), appointment.patient_id), names=names,
+                  follow_ups=queries.follow_ups(db.session(), consultation_id),
                   clinic_name=current_app.config.get("CLINIC_NAME", "Kliniki Clinic"))
 
 
@@ -356,6 +432,8 @@ def break_glass(patient_id: int):
     return redirect_to(back if safe else url_for("patients.profile", patient_id=patient_id))
 
 
+NOTES_PATIENT_MATCHES = 20
+
 # ---- the records list -------------------------------------------------------------------------
 
 @bp.route("/notes")
@@ -370,28 +448,54 @@ def notes():
     doctor_id = own_doctor if mine else row_id(request.args.get("doctor_id"), "doctor")
     patient_id = row_id(request.args.get("patient_id"), "patient")
     day_from, day_to = day(request.args.get("from"), "first day"), day(request.args.get("to"), "last day")
+    patient_term = search_term(request.args.get("patient"), 100)
+    found = search_patients(patient_term, limit=NOTES_PATIENT_MATCHES) if patient_term else None
     page = queries.notes_page(session, doctor_id, patient_id, day_from, day_to, request.args.get("cursor"),
-                              request.args.get("limit", 25))
+                              request.args.get("limit", 25),
+                              patient_ids=[p.id for p in found] if found is not None else None)
     record_access(actor, "records.notes.list", [row.patient_id for row in page.items], "consultation")
     args = {k: v for k, v in {"doctor_id": doctor_id if not mine else None, "patient_id": patient_id,
+                              "patient": patient_term,
                               "from": day_from, "to": day_to, "all": "1" if not mine and actor.role == DOCTOR
                               else None}.items() if v}
     return render("records/notes.html", block="rows", page=page, mine=mine, doctor_view=actor.role == DOCTOR,
                   doctors=queries.doctors(session),
-                  doctor_id=doctor_id, patient_id=patient_id, day_from=day_from, day_to=day_to, args=args)
+                  doctor_id=doctor_id, patient_id=patient_id, day_from=day_from, day_to=day_to, args=args,
+                  patient_term=patient_term, patient_matches=len(found) if found is not None else None)
 
 
 # ---- the waiting room ---------------------------------------------------------------------------
 
-@bp.route("/waiting-room")
-@roles(ALL_STAFF)
-def waiting_room():
-    """Today's checked-in patients by doctor: minutes waited and stage (no clinical content)."""
-    rows = queries.waiting_room(db.session())
+def _waiting_room(status: int = 200):
+    session = db.session()
+    version = queries.waiting_room_version(session)  # read first: a change meanwhile shows at the next poll
+    rows = queries.waiting_room(session)
+    expected = queries.expected_today(session)
     if not wants_fragment():  # the page is audited once, not every poll
-        record_access(current_actor(), "records.waiting_room.view", [item["row"].patient_id for item in rows], "day")
+        record_access(current_actor(), "records.waiting_room.view",
+                      [item["row"].patient_id for item in rows] + [row.patient_id for row in expected], "day")
     doctors: dict[str, list] = {}
     for item in rows:
         doctors.setdefault(item["row"].doctor_name, []).append(item)
-    return render("records/waiting_room.html", block="room", doctors=doctors, poll_seconds=WAITING_POLL_SECONDS)
+    return render("records/waiting_room.html", block="room", status=status, doctors=doctors, expected=expected,
+                  version=version, poll_seconds=WAITING_POLL_SECONDS)
 
+
+@bp.route("/waiting-room")
+@roles(ALL_STAFF)
+def waiting_room():
+    """Today's checked-in patients by doctor: minutes waited and stage (no clinical content); the poll
+    answers 204 while nothing changed since the version the page holds (as the day grid's does)."""
+    if wants_fragment() and request.args.get("v") == queries.waiting_room_version(db.session()):
+        return make_response("", 204)
+    return _waiting_room()
+
+
+@bp.route("/waiting-room/<int:appointment_id>/check-in", methods=["POST"])
+@roles(DESK, NURSE)
+def check_in(appointment_id: int):
+    """One click from the waiting room's "not arrived yet" list; the room comes back with the change."""
+    schedule.change_status(appointment_id, "checked_in", current_actor())
+    if not wants_fragment():
+        return redirect_to(url_for("records.waiting_room"))
+    return _waiting_room()

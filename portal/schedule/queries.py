@@ -273,13 +273,15 @@ class DayListRow:
     patient_id: int
 
 
-DAY_LIST_SQL = """
+DAY_LIST_SELECT = """
 SELECT a.id AS appointment_id, a.starts_at, a.ends_at, a.status, a.reason, d.name AS doctor,
        concat_ws(' ', p.first_name, p.middle_name, p.last_name) AS patient, p.file_number,
        p.phone, p.date_of_birth, p.allergies, a.patient_id
 FROM appointment a
 JOIN doctor d ON d.id = a.doctor_id
 JOIN patient p ON p.id = a.patient_id
+"""
+DAY_LIST_SQL = DAY_LIST_SELECT + """
 WHERE a.starts_at >= :start AND a.starts_at < :end AND a.status <> 'cancelled'
   AND (CAST(:doctor AS bigint) IS NULL OR a.doctor_id = :doctor)
 ORDER BY d.name, a.doctor_id, a.starts_at
@@ -294,3 +296,9 @@ def day_list(day: date, doctor_id: int | None = None) -> tuple[list[DayListRow],
     rows = db.session.execute(text(DAY_LIST_SQL), {"start": start, "end": end, "doctor": doctor_id,
                                                   "limit": MAX_ON_DAY_LIST + 1}).all()
     return [DayListRow(**row._mapping) for row in rows[:MAX_ON_DAY_LIST]], len(rows) > MAX_ON_DAY_LIST
+
+
+def day_list_row(appointment_id: int) -> DayListRow | None:
+    """One row of the day list again (after a check-in from it)."""
+    row = db.session.execute(text(DAY_LIST_SELECT + " WHERE a.id = :id"), {"id": appointment_id}).first()
+    return DayListRow(**row._mapping) if row else None

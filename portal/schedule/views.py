@@ -11,7 +11,7 @@ from sqlalchemy import select
 from .. import clinic_time, validation
 from ..audit import record_access
 from ..auth.access import any_staff, current_actor, roles
-from ..auth.roles import DESK
+from ..auth.roles import DESK, NURSE
 from ..domain import DomainError
 from ..errors import fail
 from ..extensions import db
@@ -20,7 +20,7 @@ from ..models import Patient, Slot
 from ..models.schedule import Appointment, Doctor
 from ..patients import services as patient_services
 from ..patients.forms import LABELS, SEXES, parse_patient_form
-from ..web import redirect_to, render, wants_fragment
+from ..web import redirect_to, render, render_fragment, wants_fragment
 from . import availability, bp, queries, services
 from .services import ScheduleError, SlotTaken
 
@@ -112,7 +112,7 @@ def day_list():
     return render("schedule/list.html", day=day, rows=rows, truncated=truncated,
                   doctors=queries.active_doctors(), doctor_id=doctor_id,
                   today=clinic_time.today(), prev_day=day - timedelta(days=1),
-                  next_day=day + timedelta(days=1))
+                  next_day=day + timedelta(days=1), day_is_today=day == clinic_time.today())
 
 
 # ---- booking --------------------------------------------------------------------
@@ -309,6 +309,20 @@ def appointment_status(appointment_id: int):
     return _act(appointment_id, lambda: services.change_status(
         appointment_id, to_status, current_actor()),
         f"Marked {services.status_label(to_status)}.")
+
+
+@bp.route("/appointments/<int:appointment_id>/check-in", methods=["POST"])
+@roles(DESK, NURSE)
+def day_list_check_in(appointment_id: int):
+    """One click on the day list: the patient has arrived; the row comes back with its new status."""
+    services.change_status(appointment_id, "checked_in", current_actor())
+    row = queries.day_list_row(appointment_id)
+    if row is None:
+        fail(404, "That appointment does not exist.")
+    if not wants_fragment():
+        return redirect_to(url_for("schedule.day_list", date=clinic_time.local_date(row.starts_at).isoformat()))
+    record_access(current_actor(), "schedule.check_in", [row.patient_id], "appointment", appointment_id)
+    return render_fragment("schedule/_day_list_row.html", row=row, day_is_today=True)
 
 
 @bp.route("/appointments/<int:appointment_id>/undo-check-in", methods=["POST"])

@@ -8,6 +8,7 @@ import pytest
 from portal.extensions import db
 from portal.models import Doctor
 from tests.e2e.browser import layout_problems, save_screenshot, sign_in
+from tests.factories import make_slots
 from tests.records.conftest import ICD_SAMPLE, make_appointment, make_patient
 
 
@@ -26,13 +27,20 @@ def test_nurse_vitals_then_doctor_note_autosave_expired_session_and_sign(new_pag
     with app.app_context():
         load_icd10(ICD_SAMPLE)
     patient_id = make_patient(app, "Wanjiru")
-    visit = make_appointment(app, patient_id, doctors[0])
+    visit = make_appointment(app, patient_id, doctors[0], status="booked", hours_from_now=-0.05)
+    follow_up_slots = make_slots(app, doctors[0], day_offset=7, count=4)
     url = f"{base_url}/records/appointments/{visit}"
 
+    # The nurse checks the patient in from the waiting room in one click, without a reload.
     nurse = sign_in(new_page(viewport=(1024, 768)), base_url, "nurse1")
     nurse.goto(f"{base_url}/records/waiting-room")
+    nurse.evaluate("window.notReloaded = true")
+    nurse.click(f"button[data-check-in='{visit}']")
     row = nurse.wait_for_selector(f"tr[data-appointment='{visit}']")
     assert row.get_attribute("data-stage") == "waiting for vitals"
+    assert nurse.evaluate("window.notReloaded") is True
+    assert nurse.locator(f"tr[data-expected='{visit}']").count() == 0
+    save_screenshot(nurse, "records-waiting-room-landscape")
     nurse.click(f"tr[data-appointment='{visit}'] a")
     nurse.wait_for_url(url)
     assert "Penicillin (rash)" in nurse.inner_text("#allergies")
@@ -94,8 +102,17 @@ def test_nurse_vitals_then_doctor_note_autosave_expired_session_and_sign(new_pag
     doctor.check("#confirm-allergy")
     doctor.click("#add-prescription")
     doctor.wait_for_selector("tr[data-prescription]:has-text('Recorded allergy')")
+    # The follow-up books into the schedule from the note.
+    doctor.wait_for_selector(f"#follow-up-slots input[value='{follow_up_slots[1]}']")
+    doctor.check(f"#follow-up-slots input[value='{follow_up_slots[1]}']")
+    doctor.click("#book-follow-up")
+    doctor.wait_for_selector("li[data-follow-up]:has-text('Dr. Test One')")
     assert layout_problems(doctor) == []
     save_screenshot(doctor, "records-note-portrait")
+    doctor.set_viewport_size({"width": 1024, "height": 768})
+    assert layout_problems(doctor) == []
+    save_screenshot(doctor, "records-note-landscape")
+    doctor.set_viewport_size({"width": 768, "height": 1024})
     doctor.click("#sign-note")
     doctor.wait_for_selector("#signature:has-text('Signed by')")
     assert "intact" in doctor.inner_text("#signature")
@@ -112,6 +129,7 @@ def test_nurse_vitals_then_doctor_note_autosave_expired_session_and_sign(new_pag
     doctor.emulate_media(media="print")
     assert doctor.locator(".site-header").is_hidden()
     assert "Viral pharyngitis" in doctor.inner_text("#visit-summary")
+    assert "Dr. Test One" in doctor.inner_text("#summary-follow-up")
     pdf = doctor.pdf(format="A4")
     assert pdf[:4] == b"%PDF"
     assert doctor.console.csp_violations() == []

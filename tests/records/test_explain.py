@@ -40,7 +40,7 @@ INSERT INTO record_access_grant (user_id, patient_id, reason) SELECT :nurse, id,
 
 
 LARGE_TABLES = ("patient", "appointment", "consultation", "diagnosis", "prescription", "vital_sign", "addendum",
-                "allergy", "consultation_service", "record_access_grant", "icd10_code")
+                "allergy", "consultation_service", "record_access_grant", "icd10_code", "follow_up")
 
 
 @contextmanager
@@ -125,7 +125,23 @@ def test_vitals_allergies_visit_and_access_checks_use_indexes(app, staff, loaded
 def test_the_waiting_room_uses_indexes(app, loaded):
     with sent_statements(app) as sent, app.app_context():
         queries.waiting_room(db.session())
+        queries.expected_today(db.session())
+        queries.waiting_room_version(db.session())  # what each 10-second poll reads
     assert_indexed(app, sent, "ix_appointment_starts_at")
+
+
+def test_a_notes_follow_ups_use_indexes(app, loaded):
+    _, appointment_id = loaded
+    with app.app_context():  # every seeded visit got a follow-up (its own appointment stands in for it)
+        db.session.execute(text("INSERT INTO follow_up (consultation_id, appointment_id) "
+                                "SELECT id, appointment_id FROM consultation"))
+        db.session.commit()
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("ANALYZE follow_up"))
+    with sent_statements(app) as sent, app.app_context():
+        consultation = queries.consultation_of(db.session(), appointment_id)
+        assert len(queries.follow_ups(db.session(), consultation.id)) == 1
+    assert_indexed(app, sent, "ix_follow_up_consultation_id")
 
 
 def _statements_for(app, client, url: str) -> int:
