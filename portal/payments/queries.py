@@ -53,16 +53,27 @@ FROM bill_discount d LEFT JOIN bill_line l ON l.id = d.bill_line_id LEFT JOIN st
 WHERE d.bill_id = :bill_id ORDER BY d.id LIMIT :limit
 """
 
-PAYMENTS = """
-SELECT p.id, p.method, p.amount_cents, p.tendered_cents, p.change_cents, p.reference, p.mpesa_code, p.insurer,
-       p.member_number, p.preauth_number, p.receipt_number, p.created_at, p.shift_id, u.full_name AS cashier_name,
-       coalesce((SELECT sum(amount_cents) FROM payment_reversal r WHERE r.payment_id = p.id), 0)::bigint
-           AS reversed_cents,
-       EXISTS (SELECT 1 FROM payment_reversal r WHERE r.payment_id = p.id AND r.kind = 'void') AS voided,
-       CASE WHEN p.method = 'insurance' THEN coalesce(
-           (SELECT outcome FROM insurance_claim_outcome c WHERE c.payment_id = p.id), 'claimed') END AS claim_status
+PAYMENT_COLUMNS = """
+p.id, p.bill_id, p.method, p.amount_cents, p.tendered_cents, p.change_cents, p.reference, p.mpesa_code, p.insurer,
+p.member_number, p.preauth_number, p.receipt_number, p.created_at, p.shift_id, u.full_name AS cashier_name,
+coalesce((SELECT sum(amount_cents) FROM payment_reversal r WHERE r.payment_id = p.id), 0)::bigint AS reversed_cents,
+EXISTS (SELECT 1 FROM payment_reversal r WHERE r.payment_id = p.id AND r.kind = 'void') AS voided,
+CASE WHEN p.method = 'insurance' THEN coalesce(
+    (SELECT outcome FROM insurance_claim_outcome c WHERE c.payment_id = p.id), 'claimed') END AS claim_status
+"""
+
+PAYMENTS = f"""
+SELECT {PAYMENT_COLUMNS}
 FROM payment p LEFT JOIN staff_user u ON u.id = p.cashier_id
 WHERE p.bill_id = :bill_id ORDER BY p.id LIMIT :limit
+"""
+
+# One payment with its bill's new figures: what the answer to a posting shows.
+POSTED = f"""
+SELECT {PAYMENT_COLUMNS},
+       v.charged_cents, v.discount_cents, v.total_cents, v.paid_cents, v.balance_cents, v.status AS bill_status
+FROM payment p JOIN bill_balance v ON v.bill_id = p.bill_id LEFT JOIN staff_user u ON u.id = p.cashier_id
+WHERE p.id = :payment_id
 """
 
 REVERSALS = """
@@ -77,6 +88,11 @@ def bill(session: Session, bill_id: int):
     """The bill's header and figures, or None."""
     rows = fetch(session, BILL, {"bill_id": bill_id})
     return rows[0] if rows else None
+
+
+def posted(session: Session, payment_id: int):
+    """A just-posted payment's row and its bill's figures (status as `bill_status`)."""
+    return fetch(session, POSTED, {"payment_id": payment_id})[0]
 
 
 def bill_detail(session: Session, bill_id: int) -> dict[str, list]:
@@ -115,6 +131,22 @@ FROM bill WHERE patient_id = :patient_id AND status IN ('open', 'partly_paid')
 def patient_balance(session: Session, patient_id: int) -> int:
     """What the patient owes across their open bills (cents)."""
     return fetch(session, PATIENT_BALANCE, {"patient_id": patient_id})[0].owed
+
+
+PATIENT_BALANCES = """
+SELECT patient_id, coalesce(sum(balance_cents), 0)::bigint AS owed
+FROM bill WHERE patient_id = ANY(CAST(:patient_ids AS bigint[])) AND status IN ('open', 'partly_paid')
+GROUP BY patient_id
+"""
+
+
+def patient_balances(session: Session, patient_ids: list[int]) -> dict[int, int]:
+    """What each of a list's patients owes on open bills (cents; 0 for none), in one statement."""
+    owed = {patient_id: 0 for patient_id in patient_ids}
+    if owed:
+        owed.update({row.patient_id: row.owed
+                     for row in fetch(session, PATIENT_BALANCES, {"patient_ids": list(owed)})})
+    return owed
 
 
 PATIENT_BILLS = """
