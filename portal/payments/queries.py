@@ -28,7 +28,7 @@ def _keyset(cursor: str | None) -> dict[str, Any]:
 
 BILL = """
 SELECT b.id, b.patient_id, b.appointment_id, b.status, b.opened_at, b.voided_at, b.void_reason,
-       v.charged_cents, v.discount_cents, v.total_cents, v.paid_cents, v.balance_cents,
+       v.charged_cents, v.discount_cents, v.total_cents, v.paid_cents, v.balance_cents, v.voided_cents,
        p.file_number, p.first_name, p.last_name, p.phone,
        a.starts_at AS visit_at, d.name AS doctor_name, u.full_name AS opened_by_name
 FROM bill b
@@ -43,8 +43,10 @@ WHERE b.id = :bill_id
 LINES = """
 SELECT l.id, l.code, l.name, l.unit_cents, l.quantity, l.line_cents, l.source, l.created_at,
        coalesce((SELECT sum(amount_cents) FROM bill_discount d WHERE d.bill_line_id = l.id), 0)::bigint
-           AS discount_cents
-FROM bill_line l WHERE l.bill_id = :bill_id ORDER BY l.id LIMIT :limit
+           AS discount_cents,
+       v.reason AS void_reason, v.created_at AS voided_at, vu.full_name AS voided_by_name
+FROM bill_line l LEFT JOIN bill_line_void v ON v.bill_line_id = l.id LEFT JOIN staff_user vu ON vu.id = v.actor_id
+WHERE l.bill_id = :bill_id ORDER BY l.id LIMIT :limit
 """
 
 DISCOUNTS = """
@@ -71,7 +73,8 @@ WHERE p.bill_id = :bill_id ORDER BY p.id LIMIT :limit
 # One payment with its bill's new figures: what the answer to a posting shows.
 POSTED = f"""
 SELECT {PAYMENT_COLUMNS},
-       v.charged_cents, v.discount_cents, v.total_cents, v.paid_cents, v.balance_cents, v.status AS bill_status
+       v.charged_cents, v.discount_cents, v.total_cents, v.paid_cents, v.balance_cents, v.voided_cents,
+       v.status AS bill_status
 FROM payment p JOIN bill_balance v ON v.bill_id = p.bill_id LEFT JOIN staff_user u ON u.id = p.cashier_id
 WHERE p.id = :payment_id
 """
@@ -273,6 +276,7 @@ BY_SERVICE = """
 SELECT l.code, min(l.name) AS name, sum(l.quantity)::bigint AS quantity, sum(l.line_cents)::bigint AS cents
 FROM bill_line l
 WHERE l.created_at >= :start AND l.created_at < :end
+  AND NOT EXISTS (SELECT 1 FROM bill_line_void v WHERE v.bill_line_id = l.id)  -- a voided charge was a mistake
 GROUP BY l.code ORDER BY cents DESC LIMIT 100
 """
 
@@ -282,7 +286,13 @@ SELECT r.id, r.kind, r.amount_cents, r.reason, r.created_at, r.method, r.bill_id
 FROM payment_reversal r
 CROSS JOIN LATERAL (SELECT receipt_number FROM payment p WHERE p.id = r.payment_id LIMIT 1) x
 LEFT JOIN staff_user u ON u.id = r.actor_id
-WHERE r.created_at >= :start AND r.created_at < :end ORDER BY r.created_at, r.id LIMIT 500
+WHERE r.created_at >= :start AND r.created_at < :end
+UNION ALL
+SELECT v.id, 'charge void', v.amount_cents, v.reason, v.created_at, NULL, v.bill_id,
+       l.code || ' ' || l.name || ' on B' || v.bill_id, u.full_name
+FROM bill_line_void v JOIN bill_line l ON l.id = v.bill_line_id LEFT JOIN staff_user u ON u.id = v.actor_id
+WHERE v.created_at >= :start AND v.created_at < :end
+ORDER BY created_at, id LIMIT 500
 """
 
 OUTSTANDING_TOTAL = """

@@ -38,6 +38,7 @@ REFUSALS = {
     "uq_payment_reversal_void": (Conflict, "That payment is already void.", None),
     "uq_service_code_lower": (Conflict, "Another service already has that code.", "code"),
     "uq_cash_shift_open_cashier": (Conflict, "You already have an open shift.", None),
+    "uq_bill_line_void_line": (Conflict, "That charge is already void.", "line_id"),
 }
 
 
@@ -290,6 +291,41 @@ def void_bill(bill_id: int, reason: str, actor: Actor) -> None:
         fetch(session, "UPDATE bill SET status = 'void', balance_cents = 0, voided_at = now(), voided_by = :u, "
                        "void_reason = :r WHERE id = :b", {"u": actor.user_id, "r": reason, "b": bill_id})
         record_audit(session, actor, "bill.void", "bill", bill_id, bill.patient_id, {"reason": reason})
+
+
+def void_line(bill_id: int, line_id: int, reason: str, actor: Actor, key: str | None) -> int:
+    """Take a mistaken charge off a bill (admin), as a new row; the line and its discounts stop counting.
+
+    Refused when what is already paid would be above the new total: refund first, then void.
+    """
+    if not actor.in_group(VOIDERS):
+        raise Forbidden("Only an admin can void a charge.")
+    with transaction() as session:
+        first = _claim(session, key, "bill.line_void", {"bill_id": bill_id, "line_id": line_id, "reason": reason},
+                       actor)
+        if first is not None:
+            return int(first["void_id"])
+        bill = lock_bill(session, bill_id)
+        rows = fetch(session, "SELECT l.line_cents, v.id AS void_id, "
+                              "l.line_cents - coalesce((SELECT sum(amount_cents) FROM bill_discount d "
+                              "WHERE d.bill_line_id = l.id), 0)::bigint AS net_cents "
+                              "FROM bill_line l LEFT JOIN bill_line_void v ON v.bill_line_id = l.id "
+                              "WHERE l.id = :l AND l.bill_id = :b", {"l": line_id, "b": bill_id})
+        if not rows:
+            raise NotFound("That charge is not on this bill.", field="line_id")
+        if rows[0].void_id is not None:
+            raise Conflict("That charge is already void.", field="line_id")
+        if rows[0].net_cents > bill.balance_cents:
+            raise Conflict("More is paid than the bill would total without that charge: refund first, then void.",
+                           field="line_id")
+        void_id = _run(session, "INSERT INTO bill_line_void (bill_line_id, bill_id, amount_cents, reason, actor_id) "
+                                "VALUES (:l, :b, :a, :r, :u) RETURNING id",
+                       {"l": line_id, "b": bill_id, "a": rows[0].line_cents, "r": reason, "u": actor.user_id})[0].id
+        record_audit(session, actor, "bill.line_void", "bill_line", line_id, bill.patient_id,
+                     {"bill_id": bill_id, "void_id": void_id, "line_cents": rows[0].line_cents, "reason": reason})
+        assert key is not None
+        idempotency.complete(session, key, {"void_id": void_id})
+        return void_id
 
 
 # ---- payments --------------------------------------------------------------

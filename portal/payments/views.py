@@ -77,7 +77,7 @@ def _bill_context(bill_id: int, **extra) -> dict:
         fail(404, "There is no bill with that number.")
     return {"bill": header, **queries.bill_detail(session, bill_id),
             "price_list": queries.services(session, active_only=True),
-            "keys": {name: new_key() for name in ("line", "discount", "payment", "reverse")},
+            "keys": {name: new_key() for name in ("line", "discount", "payment", "reverse", "line_void")},
             "methods": METHODS, "open_shift": services.open_shift_id(session, current_user.id),
             "can_void": current_user.role == "admin", "errors": {}, "typed": {}, **extra}
 
@@ -101,7 +101,7 @@ def _posted(posted: dict):
     """htmx's answer to a payment: its panel, and out of band the new row, the figures and the status."""
     row = queries.posted(_db(), int(posted["payment_id"]))
     figures = {"id": row.bill_id, "status": row.bill_status, **{name: getattr(row, name) for name in (
-        "charged_cents", "discount_cents", "total_cents", "paid_cents", "balance_cents")}}
+        "charged_cents", "discount_cents", "total_cents", "paid_cents", "balance_cents", "voided_cents")}}
     return render_fragment("payments/_posted.html", bill=figures, p=row, posted=posted, methods=METHODS,
                            open_shift=row.shift_id, can_void=current_user.role == "admin", errors={}, typed={},
                            keys={name: new_key() for name in ("payment", "reverse")})
@@ -200,6 +200,17 @@ def claim_outcome(payment_id: int):
         services.record_claim_outcome(payment_id, outcome, note, current_actor())
     except DomainError as error:
         return _refused(bill_id, f"claim-{payment_id}", error)
+    return _after(bill_id)
+
+
+@bp.route("/bills/<int:bill_id>/lines/<int:line_id>/void", methods=["POST"])
+@roles(ADMINS)
+def void_line(bill_id: int, line_id: int):
+    try:
+        services.void_line(bill_id, line_id, forms.reason(request.form.get("reason")), current_actor(),
+                           request.form.get("key"))
+    except DomainError as error:
+        return _refused(bill_id, f"line-void-{line_id}", error)
     return _after(bill_id)
 
 
