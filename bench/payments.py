@@ -104,7 +104,9 @@ def prepare(url: str, history: bool = True) -> dict:
         conn.execute("CREATE TABLE audit_bill (id bigint PRIMARY KEY, total numeric, paid numeric)")
         conn.execute("INSERT INTO audit_bill VALUES (1, 1000000, 0)")
         conn.execute("VACUUM (ANALYZE)")
-    return {"shift": shift, "first_open": first_open}
+        past_bill = conn.execute("SELECT max(id) FROM bill WHERE id < %s AND status <> 'void'",
+                                 (first_open,)).fetchone()[0]
+    return {"shift": shift, "first_open": first_open, "past_bill": past_bill}
 
 
 def run_ceiling(url: str, ids: dict) -> tuple:
@@ -170,7 +172,8 @@ def main() -> None:
         ceiling = run_ceiling(url, ids)
         audit, lost = run_audit(url)
         # A loaded machine can take more than the default 30 s to bring the workers up.
-        with Gunicorn(url).start(timeout_s=180) as server:
+        server = Gunicorn(url).start(timeout_s=180)
+        try:
             distinct_bills = ids["first_open"] + 2000
             distinct = run_load(CLIENTS, lambda w, i, c: http_pay(c, distinct_bills + w * 100 + i % 100, 100,
                                                                    secrets.token_urlsafe(24)),
@@ -187,7 +190,7 @@ def main() -> None:
             pages = {
                 # A visit's bill as the desk sees it (a line, a payment or two); the hot bill's 320
                 # payments are shown apart, as the page's worst case.
-                "bill page": f"/payments/bills/{ids['first_open'] - 1}",
+                "bill page": f"/payments/bills/{ids['past_bill']}",
                 "bill page, hot bill (320 payments)": f"/payments/bills/{hot_bill}",
                 "outstanding bills": "/payments/?limit=25",
                 "day's cash-up": "/payments/report",
@@ -195,6 +198,8 @@ def main() -> None:
             page_results = {name: run_load(4, lambda w, i, c, p=path: str(c.get(p).status),
                                            setup=lambda w: desk(server), duration_s=SECONDS / 2)
                             for name, path in pages.items()}
+        finally:
+            server.stop()
         with psycopg.connect(url) as conn:
             rows = conn.execute("SELECT count(*), count(DISTINCT receipt_number) FROM payment "
                                 "WHERE reference = 'BENCH'").fetchone()
