@@ -7,6 +7,7 @@ from .payments import (
     Bill,
     BillDiscount,
     BillLine,
+    BillLineVoid,
     CashShift,
     CashShiftCount,
     InsuranceClaimOutcome,
@@ -31,7 +32,8 @@ from .schedule import Appointment, AppointmentEvent, Availability, Doctor, Slot,
 from .staff import ROLES, LoginEvent, StaffSession, StaffUser
 
 __all__ = ["ROLES", "Addendum", "Allergy", "Appointment", "AppointmentEvent", "AuditEvent", "Availability", "Bill",
-           "BillDiscount", "BillLine", "CashShift", "CashShiftCount", "Consultation", "ConsultationService",
-           "Diagnosis", "Doctor", "FollowUp", "Icd10Code", "IdempotencyKey", "InsuranceClaimOutcome", "LoginEvent",
+           "BillDiscount", "BillLine", "BillLineVoid", "CashShift", "CashShiftCount", "Consultation",
+           "ConsultationService", "Diagnosis", "Doctor", "FollowUp", "Icd10Code", "IdempotencyKey",
+           "InsuranceClaimOutcome", "LoginEvent",
            "MpesaConfirmation", "Patient", "Payment", "PaymentReversal", "Prescription", "ReceiptPrint",
            "RecordAccessGrant", "Service", "Slot", "StaffSession", "StaffUser", "TimeOff", "VitalSign"]

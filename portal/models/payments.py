@@ -106,6 +106,27 @@ class BillDiscount(Model):
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
+class BillLineVoid(Model):
+    """A mistaken charge taken off its bill: a new row naming the line, with the reason and who voided it."""
+
+    __tablename__ = "bill_line_void"
+    __table_args__ = (
+        Index("uq_bill_line_void_line", "bill_line_id", unique=True),
+        Index("ix_bill_line_void_bill_id", "bill_id"),
+        Index("ix_bill_line_void_created_at", "created_at"),
+        CheckConstraint("amount_cents >= 0", name="amount_not_negative"),
+        CheckConstraint("length(btrim(reason)) > 0", name="reason_given"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    bill_line_id: Mapped[int] = mapped_column(ForeignKey("bill_line.id"))
+    bill_id: Mapped[int] = mapped_column(ForeignKey("bill.id"))
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(Text)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
 class CashShift(Model):
     """A cashier's shift: opening float, then (once) the counted amounts and a note on any difference."""
 

@@ -28,7 +28,7 @@ def _keyset(cursor: str | None) -> dict[str, Any]:
 
 BILL = """
 SELECT b.id, b.patient_id, b.appointment_id, b.status, b.opened_at, b.voided_at, b.void_reason,
-       v.charged_cents, v.discount_cents, v.total_cents, v.paid_cents, v.balance_cents,
+       v.charged_cents, v.discount_cents, v.total_cents, v.paid_cents, v.balance_cents, v.voided_cents,
        p.file_number, p.first_name, p.last_name, p.phone,
        a.starts_at AS visit_at, d.name AS doctor_name, u.full_name AS opened_by_name
 FROM bill b
@@ -43,8 +43,10 @@ WHERE b.id = :bill_id
 LINES = """
 SELECT l.id, l.code, l.name, l.unit_cents, l.quantity, l.line_cents, l.source, l.created_at,
        coalesce((SELECT sum(amount_cents) FROM bill_discount d WHERE d.bill_line_id = l.id), 0)::bigint
-           AS discount_cents
-FROM bill_line l WHERE l.bill_id = :bill_id ORDER BY l.id LIMIT :limit
+           AS discount_cents,
+       v.reason AS void_reason, v.created_at AS voided_at, vu.full_name AS voided_by_name
+FROM bill_line l LEFT JOIN bill_line_void v ON v.bill_line_id = l.id LEFT JOIN staff_user vu ON vu.id = v.actor_id
+WHERE l.bill_id = :bill_id ORDER BY l.id LIMIT :limit
 """
 
 DISCOUNTS = """
@@ -53,16 +55,28 @@ FROM bill_discount d LEFT JOIN bill_line l ON l.id = d.bill_line_id LEFT JOIN st
 WHERE d.bill_id = :bill_id ORDER BY d.id LIMIT :limit
 """
 
-PAYMENTS = """
-SELECT p.id, p.method, p.amount_cents, p.tendered_cents, p.change_cents, p.reference, p.mpesa_code, p.insurer,
-       p.member_number, p.preauth_number, p.receipt_number, p.created_at, p.shift_id, u.full_name AS cashier_name,
-       coalesce((SELECT sum(amount_cents) FROM payment_reversal r WHERE r.payment_id = p.id), 0)::bigint
-           AS reversed_cents,
-       EXISTS (SELECT 1 FROM payment_reversal r WHERE r.payment_id = p.id AND r.kind = 'void') AS voided,
-       CASE WHEN p.method = 'insurance' THEN coalesce(
-           (SELECT outcome FROM insurance_claim_outcome c WHERE c.payment_id = p.id), 'claimed') END AS claim_status
+PAYMENT_COLUMNS = """
+p.id, p.bill_id, p.method, p.amount_cents, p.tendered_cents, p.change_cents, p.reference, p.mpesa_code, p.insurer,
+p.member_number, p.preauth_number, p.receipt_number, p.created_at, p.shift_id, u.full_name AS cashier_name,
+coalesce((SELECT sum(amount_cents) FROM payment_reversal r WHERE r.payment_id = p.id), 0)::bigint AS reversed_cents,
+EXISTS (SELECT 1 FROM payment_reversal r WHERE r.payment_id = p.id AND r.kind = 'void') AS voided,
+CASE WHEN p.method = 'insurance' THEN coalesce(
+    (SELECT outcome FROM insurance_claim_outcome c WHERE c.payment_id = p.id), 'claimed') END AS claim_status
+"""
+
+PAYMENTS = f"""
+SELECT {PAYMENT_COLUMNS}
 FROM payment p LEFT JOIN staff_user u ON u.id = p.cashier_id
 WHERE p.bill_id = :bill_id ORDER BY p.id LIMIT :limit
+"""
+
+# One payment with its bill's new figures: what the answer to a posting shows.
+POSTED = f"""
+SELECT {PAYMENT_COLUMNS},
+       v.charged_cents, v.discount_cents, v.total_cents, v.paid_cents, v.balance_cents, v.voided_cents,
+       v.status AS bill_status
+FROM payment p JOIN bill_balance v ON v.bill_id = p.bill_id LEFT JOIN staff_user u ON u.id = p.cashier_id
+WHERE p.id = :payment_id
 """
 
 REVERSALS = """
@@ -77,6 +91,11 @@ def bill(session: Session, bill_id: int):
     """The bill's header and figures, or None."""
     rows = fetch(session, BILL, {"bill_id": bill_id})
     return rows[0] if rows else None
+
+
+def posted(session: Session, payment_id: int):
+    """A just-posted payment's row and its bill's figures (status as `bill_status`)."""
+    return fetch(session, POSTED, {"payment_id": payment_id})[0]
 
 
 def bill_detail(session: Session, bill_id: int) -> dict[str, list]:
@@ -115,6 +134,22 @@ FROM bill WHERE patient_id = :patient_id AND status IN ('open', 'partly_paid')
 def patient_balance(session: Session, patient_id: int) -> int:
     """What the patient owes across their open bills (cents)."""
     return fetch(session, PATIENT_BALANCE, {"patient_id": patient_id})[0].owed
+
+
+PATIENT_BALANCES = """
+SELECT patient_id, coalesce(sum(balance_cents), 0)::bigint AS owed
+FROM bill WHERE patient_id = ANY(CAST(:patient_ids AS bigint[])) AND status IN ('open', 'partly_paid')
+GROUP BY patient_id
+"""
+
+
+def patient_balances(session: Session, patient_ids: list[int]) -> dict[int, int]:
+    """What each of a list's patients owes on open bills (cents; 0 for none), in one statement."""
+    owed = {patient_id: 0 for patient_id in patient_ids}
+    if owed:
+        owed.update({row.patient_id: row.owed
+                     for row in fetch(session, PATIENT_BALANCES, {"patient_ids": list(owed)})})
+    return owed
 
 
 PATIENT_BILLS = """
@@ -241,6 +276,7 @@ BY_SERVICE = """
 SELECT l.code, min(l.name) AS name, sum(l.quantity)::bigint AS quantity, sum(l.line_cents)::bigint AS cents
 FROM bill_line l
 WHERE l.created_at >= :start AND l.created_at < :end
+  AND NOT EXISTS (SELECT 1 FROM bill_line_void v WHERE v.bill_line_id = l.id)  -- a voided charge was a mistake
 GROUP BY l.code ORDER BY cents DESC LIMIT 100
 """
 
@@ -250,7 +286,13 @@ SELECT r.id, r.kind, r.amount_cents, r.reason, r.created_at, r.method, r.bill_id
 FROM payment_reversal r
 CROSS JOIN LATERAL (SELECT receipt_number FROM payment p WHERE p.id = r.payment_id LIMIT 1) x
 LEFT JOIN staff_user u ON u.id = r.actor_id
-WHERE r.created_at >= :start AND r.created_at < :end ORDER BY r.created_at, r.id LIMIT 500
+WHERE r.created_at >= :start AND r.created_at < :end
+UNION ALL
+SELECT v.id, 'charge void', v.amount_cents, v.reason, v.created_at, NULL, v.bill_id,
+       l.code || ' ' || l.name || ' on B' || v.bill_id, u.full_name
+FROM bill_line_void v JOIN bill_line l ON l.id = v.bill_line_id LEFT JOIN staff_user u ON u.id = v.actor_id
+WHERE v.created_at >= :start AND v.created_at < :end
+ORDER BY created_at, id LIMIT 500
 """
 
 OUTSTANDING_TOTAL = """

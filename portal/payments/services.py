@@ -38,6 +38,7 @@ REFUSALS = {
     "uq_payment_reversal_void": (Conflict, "That payment is already void.", None),
     "uq_service_code_lower": (Conflict, "Another service already has that code.", "code"),
     "uq_cash_shift_open_cashier": (Conflict, "You already have an open shift.", None),
+    "uq_bill_line_void_line": (Conflict, "That charge is already void.", "line_id"),
 }
 
 
@@ -76,14 +77,26 @@ def _claim(session: Session, key: str | None, scope: str, data: dict, actor: Act
 
 # ---- bills -----------------------------------------------------------------
 
-LOCK_BILL = "SELECT id, patient_id, appointment_id, status FROM bill WHERE id = :bill_id FOR UPDATE"
+# balance_cents on the locked row is current: every money row's trigger settles it under this lock.
+LOCK_BILL = ("SELECT id, patient_id, appointment_id, status, balance_cents FROM bill "
+             "WHERE id = :bill_id FOR UPDATE")
+# The desk's posting locks the bill and finds the cashier's open shift in one round trip.
+LOCK_BILL_AND_SHIFT = ("SELECT b.id, b.patient_id, b.appointment_id, b.status, b.balance_cents, "
+                       "(SELECT s.id FROM cash_shift s WHERE s.cashier_id = :user_id AND s.closed_at IS NULL) "
+                       "AS shift_id FROM bill b WHERE b.id = :bill_id FOR UPDATE OF b")
 BALANCE = ("SELECT charged_cents, discount_cents, total_cents, paid_cents, balance_cents, status "
            "FROM bill_balance WHERE bill_id = :bill_id")
 
 
-def lock_bill(session: Session, bill_id: int, open_only: bool = True):
-    """The bill row, locked until the transaction ends; NotFound or Conflict (void)."""
-    rows = fetch(session, LOCK_BILL, {"bill_id": bill_id})
+def lock_bill(session: Session, bill_id: int, open_only: bool = True, user_id: int | None = None):
+    """The bill row, locked until the transaction ends; NotFound or Conflict (void).
+
+    With `user_id` the row also carries that cashier's open shift (`shift_id`, or None).
+    """
+    if user_id is None:
+        rows = fetch(session, LOCK_BILL, {"bill_id": bill_id})
+    else:
+        rows = fetch(session, LOCK_BILL_AND_SHIFT, {"bill_id": bill_id, "user_id": user_id})
     if not rows:
         raise NotFound("There is no bill with that number.")
     if open_only and rows[0].status == "void":
@@ -280,6 +293,41 @@ def void_bill(bill_id: int, reason: str, actor: Actor) -> None:
         record_audit(session, actor, "bill.void", "bill", bill_id, bill.patient_id, {"reason": reason})
 
 
+def void_line(bill_id: int, line_id: int, reason: str, actor: Actor, key: str | None) -> int:
+    """Take a mistaken charge off a bill (admin), as a new row; the line and its discounts stop counting.
+
+    Refused when what is already paid would be above the new total: refund first, then void.
+    """
+    if not actor.in_group(VOIDERS):
+        raise Forbidden("Only an admin can void a charge.")
+    with transaction() as session:
+        first = _claim(session, key, "bill.line_void", {"bill_id": bill_id, "line_id": line_id, "reason": reason},
+                       actor)
+        if first is not None:
+            return int(first["void_id"])
+        bill = lock_bill(session, bill_id)
+        rows = fetch(session, "SELECT l.line_cents, v.id AS void_id, "
+                              "l.line_cents - coalesce((SELECT sum(amount_cents) FROM bill_discount d "
+                              "WHERE d.bill_line_id = l.id), 0)::bigint AS net_cents "
+                              "FROM bill_line l LEFT JOIN bill_line_void v ON v.bill_line_id = l.id "
+                              "WHERE l.id = :l AND l.bill_id = :b", {"l": line_id, "b": bill_id})
+        if not rows:
+            raise NotFound("That charge is not on this bill.", field="line_id")
+        if rows[0].void_id is not None:
+            raise Conflict("That charge is already void.", field="line_id")
+        if rows[0].net_cents > bill.balance_cents:
+            raise Conflict("More is paid than the bill would total without that charge: refund first, then void.",
+                           field="line_id")
+        void_id = _run(session, "INSERT INTO bill_line_void (bill_line_id, bill_id, amount_cents, reason, actor_id) "
+                                "VALUES (:l, :b, :a, :r, :u) RETURNING id",
+                       {"l": line_id, "b": bill_id, "a": rows[0].line_cents, "r": reason, "u": actor.user_id})[0].id
+        record_audit(session, actor, "bill.line_void", "bill_line", line_id, bill.patient_id,
+                     {"bill_id": bill_id, "void_id": void_id, "line_cents": rows[0].line_cents, "reason": reason})
+        assert key is not None
+        idempotency.complete(session, key, {"void_id": void_id})
+        return void_id
+
+
 # ---- payments --------------------------------------------------------------
 
 INSERT_PAYMENT = """
@@ -297,10 +345,12 @@ def open_shift_id(session: Session, user_id: int | None) -> int | None:
     return rows[0].id if rows else None
 
 
-def _post(session: Session, bill_id: int, payment: PaymentInput, actor: Actor, shift_id: int | None) -> dict:
-    """The posting rules, on a bill this transaction has locked: refuse, insert, number, audit."""
-    bill = lock_bill(session, bill_id)
-    owed = balance(session, bill_id).balance_cents
+def _post(session: Session, bill_id: int, payment: PaymentInput, actor: Actor, shift_id: int | None,
+          bill=None) -> dict:
+    """The posting rules, on a bill this transaction locks (or `bill`, already locked): refuse, insert, audit."""
+    if bill is None:
+        bill = lock_bill(session, bill_id)
+    owed = bill.balance_cents
     amount, tendered = payment.amount_cents, payment.tendered_cents
     if amount <= 0:
         raise BadInput("The amount must be more than zero.", field="amount")
@@ -339,10 +389,10 @@ def post_payment(bill_id: int, payment: PaymentInput, actor: Actor, key: str | N
         first = _claim(session, key, "payment", {"bill_id": bill_id, **payment.fingerprint()}, actor)
         if first is not None:
             return first
-        shift_id = open_shift_id(session, actor.user_id)
-        if shift_id is None:
+        bill = lock_bill(session, bill_id, user_id=actor.user_id)
+        if bill.shift_id is None:
             raise Conflict("Open your cash shift before taking money.")
-        result = _post(session, bill_id, payment, actor, shift_id)
+        result = _post(session, bill_id, payment, actor, bill.shift_id, bill)
         assert key is not None
         idempotency.complete(session, key, result)
         return result

@@ -5,6 +5,7 @@ import csv
 import hmac
 import io
 from datetime import date
+from typing import Iterable
 
 from flask import Response, current_app, jsonify, request, url_for
 from flask_login import current_user
@@ -20,7 +21,7 @@ from ..idempotency import new_key
 from ..models.billing import SERVICE_CATEGORIES
 from ..models.payments import METHODS
 from ..money import input_value, parse_cents
-from ..web import redirect_to, render
+from ..web import redirect_to, render, render_fragment
 from . import bp, forms, queries, services
 from .forms import METHOD_LABELS
 
@@ -34,9 +35,12 @@ STATUS_LABELS = {"open": "Open", "partly_paid": "Partly paid", "paid": "Paid", "
 
 
 @bp.app_template_global("patient_balance")
-def patient_balance(patient_id: int) -> int:
-    """What a patient owes on open bills (cents), for the patients and schedule pages."""
-    return queries.patient_balance(_db(), int(patient_id))
+def patient_balance(patient: int | Iterable[int]) -> int | dict[int, int]:
+    """What a patient owes on open bills (cents), for the patients and schedule pages; for a list of
+    patients (the waiting room) {patient id: cents}, read in one statement."""
+    if isinstance(patient, int):
+        return queries.patient_balance(_db(), patient)
+    return queries.patient_balances(_db(), [int(patient_id) for patient_id in patient])
 
 
 @bp.app_template_global("payments_may_bill")
@@ -73,7 +77,7 @@ def _bill_context(bill_id: int, **extra) -> dict:
         fail(404, "There is no bill with that number.")
     return {"bill": header, **queries.bill_detail(session, bill_id),
             "price_list": queries.services(session, active_only=True),
-            "keys": {name: new_key() for name in ("line", "discount", "payment", "reverse")},
+            "keys": {name: new_key() for name in ("line", "discount", "payment", "reverse", "line_void")},
             "methods": METHODS, "open_shift": services.open_shift_id(session, current_user.id),
             "can_void": current_user.role == "admin", "errors": {}, "typed": {}, **extra}
 
@@ -85,8 +89,22 @@ def _bill_page(bill_id: int, status: int = 200, **extra):
 def _refused(bill_id: int, form: str, error: DomainError):
     """Show the bill again with the refusal beside the form that caused it; nothing was changed."""
     typed = {k: v[:200] for k, v in request.form.items() if k not in ("csrf_token", "key")}
-    return _bill_page(bill_id, status=error.status, errors={form: error.message, "field": error.field},
-                      typed={form: typed})
+    response = _bill_page(bill_id, status=error.status, errors={form: error.message, "field": error.field},
+                          typed={form: typed})
+    # The payment form targets its own panel; a refusal shows the whole bill as it now is.
+    response.headers["HX-Retarget"] = "#bill"
+    response.headers["HX-Reswap"] = "outerHTML"
+    return response
+
+
+def _posted(posted: dict):
+    """htmx's answer to a payment: its panel, and out of band the new row, the figures and the status."""
+    row = queries.posted(_db(), int(posted["payment_id"]))
+    figures = {"id": row.bill_id, "status": row.bill_status, **{name: getattr(row, name) for name in (
+        "charged_cents", "discount_cents", "total_cents", "paid_cents", "balance_cents", "voided_cents")}}
+    return render_fragment("payments/_posted.html", bill=figures, p=row, posted=posted, methods=METHODS,
+                           open_shift=row.shift_id, can_void=current_user.role == "admin", errors={}, typed={},
+                           keys={name: new_key() for name in ("payment", "reverse")})
 
 
 # ---- bills -----------------------------------------------------------------
@@ -150,6 +168,8 @@ def take_payment(bill_id: int):
         posted = services.post_payment(bill_id, payment, current_actor(), request.form.get("key"))
     except DomainError as error:
         return _refused(bill_id, "payment", error)
+    if request.headers.get("HX-Request") == "true":
+        return _posted(posted)
     return _after(bill_id, posted=posted)
 
 
@@ -180,6 +200,17 @@ def claim_outcome(payment_id: int):
         services.record_claim_outcome(payment_id, outcome, note, current_actor())
     except DomainError as error:
         return _refused(bill_id, f"claim-{payment_id}", error)
+    return _after(bill_id)
+
+
+@bp.route("/bills/<int:bill_id>/lines/<int:line_id>/void", methods=["POST"])
+@roles(ADMINS)
+def void_line(bill_id: int, line_id: int):
+    try:
+        services.void_line(bill_id, line_id, forms.reason(request.form.get("reason")), current_actor(),
+                           request.form.get("key"))
+    except DomainError as error:
+        return _refused(bill_id, f"line-void-{line_id}", error)
     return _after(bill_id)
 
 

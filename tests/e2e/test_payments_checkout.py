@@ -58,12 +58,14 @@ def test_reception_checks_a_patient_out_and_cashes_up(new_page, base_url, app, s
     assert "change Ksh 500.00" in page.inner_text("#payment-posted")
     assert page.inner_text("#bill-status") == "Partly paid"
     assert page.inner_text("#bill-balance") == "Ksh 1,300.00"
+    # Only what changed came back: the new payment's row joined the table, out of band.
+    assert page.locator("#bill-payments tr[data-payment]").count() == 1 and not page.is_visible("#no-payments")
 
     # The rest by M-Pesa.
     page.select_option("#payment-method", "mpesa")
     page.fill("input[name=mpesa_code]", "QKT4XYZ789")
     page.click("#take-payment")
-    page.wait_for_selector("#bill[data-status=paid]")
+    page.wait_for_selector("#bill-status[data-status=paid]")
     assert page.inner_text("#bill-balance") == "Ksh 0.00"
     assert page.evaluate("window.__marker") == "same page"
     save_screenshot(page, "payments-bill-paid")

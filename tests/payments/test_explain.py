@@ -68,6 +68,8 @@ def test_every_payments_list_and_the_cash_up_use_indexes(loaded, database_url):
         "bill discounts": (queries.DISCOUNTS, {"bill_id": 5, "limit": 200}),
         "bill reversals": (queries.REVERSALS, {"bill_id": 5, "limit": 200}),
         "patient balance": (queries.PATIENT_BALANCE, {"patient_id": loaded["patient_id"]}),
+        "waiting room balances": (queries.PATIENT_BALANCES, {"patient_ids": [loaded["patient_id"], 7, 8]}),
+        "posted payment": (queries.POSTED, {"payment_id": 5}),
         "patient bills": (queries.PATIENT_BILLS, {"patient_id": loaded["patient_id"]}),
         "receipt": (queries.RECEIPT, {"payment_id": 5}),
         "shift payments": (queries.SHIFT_PAYMENTS, {"s": 1}),
