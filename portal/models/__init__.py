@@ -1,5 +1,5 @@
 """All models, imported here so Alembic and the app see one metadata."""
-from .audit import AuditEvent
+from .audit import AuditChainHead, AuditEvent
 from .billing import Service
 from .idempotency import IdempotencyKey
 from .patients import Patient
@@ -29,7 +29,8 @@ from .records import (
 from .schedule import Appointment, AppointmentEvent, Availability, Doctor, Slot, TimeOff
 from .staff import ROLES, LoginEvent, StaffSession, StaffUser
 
-__all__ = ["ROLES", "Addendum", "Allergy", "Appointment", "AppointmentEvent", "AuditEvent", "Availability", "Bill",
+__all__ = ["ROLES", "Addendum", "Allergy", "Appointment", "AppointmentEvent", "AuditChainHead", "AuditEvent",
+           "Availability", "Bill",
            "BillDiscount", "BillLine", "CashShift", "CashShiftCount", "Consultation", "ConsultationService",
            "Diagnosis", "Doctor", "Icd10Code", "IdempotencyKey", "InsuranceClaimOutcome", "LoginEvent",
            "MpesaConfirmation", "Patient", "Payment", "PaymentReversal", "Prescription", "ReceiptPrint",
