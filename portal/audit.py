@@ -6,20 +6,66 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from flask import g, has_request_context
-from sqlalchemy import text
-from sqlalchemy.orm import Session
+from sqlalchemy import event, insert, text
+from sqlalchemy.orm import Session, SessionTransaction, scoped_session
 
 from .actor import Actor
 from .db import transaction
 from .extensions import db
 from .models.audit import AuditEvent
 
+_QUEUED = "kliniki_audit_queued"
+
 
 def record_audit(session: Session, actor: Actor, action: str, entity: str, entity_id: int | None = None,
                  patient_id: int | None = None, detail: dict | None = None) -> None:
-    """Add an audit event (who, what, when, from where) to the caller's transaction."""
-    session.add(AuditEvent(user_id=actor.user_id, role=actor.role, action=action, entity=entity,
-                           entity_id=entity_id, patient_id=patient_id, ip=actor.ip, detail=detail))
+    """Add an audit event (who, what, when, from where) to the caller's transaction.
+
+    The event is inserted just before the transaction commits (_insert_queued): its insert locks
+    the chain's head until the commit, so nothing the transaction does may come after it (a row
+    lock taken while holding the head could deadlock with a transaction waiting for the head).
+    """
+    if isinstance(session, scoped_session):  # transaction() hands out the scoped session
+        session = session()
+    row = {"user_id": actor.user_id, "role": actor.role, "action": action, "entity": entity,
+           "entity_id": entity_id, "patient_id": patient_id, "ip": actor.ip, "detail": detail}
+    session.info.setdefault(_QUEUED, []).append((session.get_nested_transaction(), row))
+
+
+def _within(transaction: SessionTransaction | None, savepoint: SessionTransaction) -> bool:
+    while transaction is not None:
+        if transaction is savepoint:
+            return True
+        transaction = transaction.parent
+    return False
+
+
+@event.listens_for(Session, "before_commit")
+def _insert_queued(session: Session) -> None:
+    """The outermost commit inserts the transaction's events last, after everything else is flushed."""
+    if session.in_nested_transaction() or not session.info.get(_QUEUED):
+        return  # a savepoint's events wait for the outer commit
+    session.flush()
+    session.execute(insert(AuditEvent), [row for _, row in session.info.pop(_QUEUED)])
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_rolled_back(session: Session, previous_transaction: SessionTransaction) -> None:
+    """Events recorded inside a rolled-back savepoint (or transaction) are not written."""
+    queued = session.info.get(_QUEUED)
+    if not queued:
+        return
+    if previous_transaction.nested:
+        session.info[_QUEUED] = [(tx, row) for tx, row in queued if not _within(tx, previous_transaction)]
+    else:
+        session.info.pop(_QUEUED, None)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_queued(session: Session, transaction: SessionTransaction) -> None:
+    """A transaction closed without a commit (session.close()) takes its events with it."""
+    if transaction.parent is None:
+        session.info.pop(_QUEUED, None)
 
 
 _PENDING = "kliniki_audit_reads"

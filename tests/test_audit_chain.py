@@ -7,11 +7,14 @@ import uuid
 import psycopg
 import pytest
 from flask_migrate import upgrade
+from sqlalchemy import text
 
 from portal import create_app
 from portal.actor import Actor
-from portal.audit import record_access, verify_chain
+from portal.audit import record_access, record_audit, verify_chain
+from portal.db import transaction
 from portal.extensions import db
+from portal.models import AuditChainHead
 from tests.helpers import TEST_CONFIG, admin_connection, with_database
 
 
@@ -159,3 +162,40 @@ def test_the_migration_chains_the_rows_written_before_it(postgres_server):
     finally:
         with psycopg.connect(with_database(postgres_server, "postgres"), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_an_event_is_inserted_last_so_the_chain_head_is_free_until_the_commit(app, database_url):
+    write_events(app, 1)
+    with app.app_context():
+        with transaction() as session:
+            record_audit(session, Actor(None, "admin"), "patient.update", "patient", 1, 1)
+            session.execute(text("SELECT 1"))  # the transaction goes on after recording
+            with admin_connection(database_url) as other:  # nobody holds the head yet
+                other.execute("SELECT * FROM audit_chain_head FOR UPDATE NOWAIT")
+        assert db.session.get(AuditChainHead, 1).last_id == 2
+
+
+def test_events_of_a_rolled_back_savepoint_are_not_written(app, database_url):
+    with app.app_context():
+        with transaction() as session:
+            record_audit(session, Actor(None, "admin"), "kept.before", "patient")
+            with pytest.raises(RuntimeError):
+                with transaction() as inner:
+                    record_audit(inner, Actor(None, "admin"), "dropped", "patient")
+                    raise RuntimeError
+            with transaction() as inner:
+                record_audit(inner, Actor(None, "admin"), "kept.released", "patient")
+        with pytest.raises(RuntimeError):
+            with transaction() as session:
+                record_audit(session, Actor(None, "admin"), "dropped.outer", "patient")
+                raise RuntimeError
+        session = db.session()
+        record_audit(session, Actor(None, "admin"), "dropped.closed", "patient")
+        session.execute(text("SELECT 1"))
+        session.close()
+        with transaction():
+            pass
+    with admin_connection(database_url) as conn:
+        actions = [row[0] for row in conn.execute("SELECT action FROM audit_event ORDER BY id")]
+    assert actions == ["kept.before", "kept.released"]
+    assert verify(app).ok
