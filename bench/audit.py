@@ -8,12 +8,18 @@ patients shown). In the same run it times the audit write alone, through the sam
 (`record_access()`: one INSERT in its own transaction), and the raw ceiling (the same INSERT and
 COMMIT through psycopg). The share printed is the audit write's p50 over the page's p50. It also
 counts the events the requests wrote: one per request, not one per row or per query.
+
+The hash chain's cost (migration 0011) is measured in the same run: the raw INSERT+COMMIT with
+the chain trigger and with every trigger off (`session_replication_role = replica`, rows given an
+id of their own and removed afterwards), from one writer and from 16 writers at once (events per
+second; each insert holds the chain head's lock until its commit).
 """
 from __future__ import annotations
 
 import argparse
 import random
 import sys
+import threading
 import time
 
 import psycopg
@@ -67,6 +73,76 @@ def time_raw_insert(url: str, patients: list[tuple[int, str]]) -> list[float]:
     return timings
 
 
+UNCHAINED_FROM = 10**15  # ids for the unchained rows, far above the chain's
+
+
+def raw_insert(conn, patient_id: int, chained: bool, durable: bool) -> None:
+    if not durable:
+        conn.execute("SET LOCAL synchronous_commit TO OFF")
+    if chained:
+        conn.execute("INSERT INTO audit_event (action, entity, patient_id, ip) "
+                     "VALUES ('bench.raw', 'patient', %s, '127.0.0.1')", (patient_id,))
+    else:
+        conn.execute("INSERT INTO audit_event (id, action, entity, patient_id, ip, hash) "
+                     "VALUES (%s + nextval('audit_event_id_seq'), 'bench.unchained', 'patient', %s, "
+                     "'127.0.0.1', '')", (UNCHAINED_FROM, patient_id))
+    conn.commit()
+
+
+def unchained(conn) -> None:
+    conn.execute("SET session_replication_role = replica")  # no trigger fires: no chain, no refusal
+    conn.commit()
+
+
+def time_chain(url: str, patients: list[tuple[int, str]], chained: bool) -> list[float]:
+    """One writer: the raw INSERT+COMMIT with or without the chain trigger."""
+    timings = []
+    with psycopg.connect(url) as conn:
+        if not chained:
+            unchained(conn)
+        for patient_id, _ in patients:
+            started = time.perf_counter()
+            raw_insert(conn, patient_id, chained, durable=True)
+            timings.append(time.perf_counter() - started)
+    return timings
+
+
+def concurrent_rate(url: str, patients: list[tuple[int, str]], chained: bool, durable: bool,
+                    writers: int = 16) -> float:
+    """Events per second from `writers` connections inserting at once."""
+    barrier = threading.Barrier(writers + 1)
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            with psycopg.connect(url) as conn:
+                if not chained:
+                    unchained(conn)
+                barrier.wait()
+                for patient_id, _ in patients:
+                    raw_insert(conn, patient_id, chained, durable)
+        except BaseException as error:  # noqa: B036 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=write) for _ in range(writers)]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return writers * len(patients) / (time.perf_counter() - started)
+
+
+def remove_unchained(url: str) -> None:
+    with psycopg.connect(url) as conn:
+        unchained(conn)
+        conn.execute("DELETE FROM audit_event WHERE id >= %s", (UNCHAINED_FROM,))
+        conn.commit()
+
+
 def ms(values: list[float], p: float) -> float:
     return percentile(values, p) * 1000
 
@@ -91,6 +167,11 @@ def main() -> None:
             written = conn.execute("SELECT count(*) FROM audit_event").fetchone()[0] - before
         audit = time_audit_write(url, sample)
         raw = time_raw_insert(url, sample)
+        chain = {chained: time_chain(url, sample, chained) for chained in (True, False)}
+        few = sample[:50]
+        rates = {(chained, durable): concurrent_rate(url, few, chained, durable)
+                 for durable in (True, False) for chained in (True, False)}
+        remove_unchained(url)
     requests = sum(len(values) for values in pages.values()) + 20
     print()
     print(f"{len(rows)} patients; {len(sample)} profiles and {len(sample)} searches as reception, one client")
@@ -104,6 +185,13 @@ def main() -> None:
     print_table(["page", "http p50", "http p95", "audit write p50", "raw INSERT+COMMIT p50",
                  "audit share of page p50"], table)
     print(f"(milliseconds; audit write p95 {ms(audit, 95):.2f}, raw p95 {ms(raw, 95):.2f})")
+    print()
+    print("the hash chain, same run: raw INSERT+COMMIT of one event")
+    print_table(["", "one writer p50 ms", "one writer p95 ms", "16 writers, durable: events/s",
+                 "16 writers, synchronous_commit off: events/s"],
+                [[label, ms(chain[chained], 50), ms(chain[chained], 95), f"{rates[(chained, True)]:.0f}",
+                  f"{rates[(chained, False)]:.0f}"]
+                 for label, chained in (("chained (trigger on)", True), ("unchained (triggers off)", False))])
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
-"""flask commands: create-user, seed-demo, seed (a clinic's worth of data), and each area's own."""
+"""flask commands: create-user, seed-demo, seed (a clinic's worth of data), audit verify, and each area's own."""
 import click
 from flask import Flask
 
+from .audit import verify_chain
 from .auth.services import StaffError, create_staff
 from .models.staff import ROLES
 from .seed import DEMO_PASSWORD, SeedRefused, seed_demo
@@ -12,6 +13,7 @@ def register_cli(app: Flask) -> None:
     from .schedule.cli import register as register_schedule_commands
     register_schedule_commands(app)
     register_seed_command(app)
+    register_audit_commands(app)
 
     @app.cli.command("create-user")
     @click.argument("username")
@@ -70,3 +72,21 @@ def register_seed_command(app: Flask) -> None:
                        f"{visits.prescriptions} prescriptions, {visits.vitals} vitals, {visits.addenda} addenda); "
                        f"{visits.bills} bills, {visits.bill_lines} lines, {visits.payments} payments, "
                        f"{visits.reversals} refunds and voids, {visits.shifts} shifts.")
+
+
+def register_audit_commands(app: Flask) -> None:
+    @app.cli.group("audit")
+    def audit_group():
+        """The audit trail."""
+
+    @audit_group.command("verify")
+    @click.option("--batch", type=click.IntRange(1, 100_000), default=2000, show_default=True,
+                  help="Events read per statement.")
+    def verify_command(batch):
+        """Check the audit trail's hash chain; exits 1 naming the first broken event."""
+        report = verify_chain(batch)
+        if not report.ok:
+            click.echo(f"audit chain BROKEN at event {report.broken_id}: {report.problem} "
+                       f"({report.checked} events before it are intact)", err=True)
+            raise SystemExit(1)
+        click.echo(f"audit chain OK: {report.checked} events")

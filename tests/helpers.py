@@ -26,11 +26,13 @@ from portal import ROOT
 from portal.extensions import db
 from tests.factories import PASSWORD, ROLES
 
-__all__ = ["INSTANCE", "PASSWORD", "ROLES", "TEST_CONFIG", "HttpSession", "add_route", "admin_connection",
-           "assert_invariants", "call", "count", "count_rows", "csrf_from", "dummy_url", "login", "race", "run",
+__all__ = ["AUDIT_TRUNCATE_TRIGGER", "INSTANCE", "PASSWORD", "ROLES", "TEST_CONFIG", "HttpSession", "add_route",
+           "admin_connection", "assert_invariants", "call", "count", "count_rows", "csrf_from", "dummy_url", "login",
+           "race", "run",
            "running", "server_url", "with_database"]
 
 INSTANCE = os.path.join(ROOT, "instance")
+AUDIT_TRUNCATE_TRIGGER = "audit_event_never_truncated"  # the tests' cleanup turns it off in its transaction
 
 TEST_CONFIG = {
     "TESTING": True,

@@ -1,9 +1,10 @@
-"""Staff list, add, activate/deactivate, password reset, sessions and sign-in locks (admin only)."""
+"""Staff list, add, activate/deactivate, password reset, sessions, sign-in locks and the audit trail (admin only)."""
 from flask import current_app, flash, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
 from .. import validation
+from ..audit import record_access
 from ..auth.access import current_actor, roles
 from ..auth.roles import ADMINS
 from ..auth.services import (
@@ -17,11 +18,12 @@ from ..auth.services import (
     set_active,
 )
 from ..db import fetch_page, page_size
-from ..domain import DomainError
+from ..domain import DomainError, NotFound
 from ..extensions import db
+from ..models.patients import Patient
 from ..models.staff import ROLES, StaffUser
 from ..web import redirect_to, render
-from . import bp
+from . import bp, queries
 
 STAFF_PAGE = 50
 
@@ -111,3 +113,32 @@ def staff_unlock(user_id: int):
         return _page(error.status, alert=error.message)
     flash("Sign-in lock cleared: the account may be tried again at once.")
     return redirect_to(url_for("admin.staff_list"))
+
+
+# ---- the audit trail -------------------------------------------------------------------
+
+@bp.route("/patients/<int:patient_id>/access")
+@roles(ADMINS)
+def patient_access(patient_id: int):
+    """Who opened or changed this patient's record, newest first."""
+    patient = db.session.get(Patient, patient_id)
+    if patient is None:
+        raise NotFound("That patient does not exist.")
+    cursor = validation.search_term(request.args.get("cursor"), 80)  # it is kept in the audit event
+    page = queries.patient_access(db.session, patient_id, cursor, request.args.get("limit"))
+    record_access(current_actor(), "audit.patient_access", [patient_id], detail={"cursor": cursor} if cursor else None)
+    return render("admin/patient_access.html", patient=patient, page=page, cursor=cursor)
+
+
+@bp.route("/staff/<int:user_id>/activity")
+@roles(ADMINS)
+def staff_activity(user_id: int):
+    """What one member of staff did and opened, newest first."""
+    user = db.session.get(StaffUser, user_id)
+    if user is None:
+        raise NotFound("That member of staff does not exist.")
+    cursor = validation.search_term(request.args.get("cursor"), 80)
+    page = queries.user_activity(db.session, user_id, cursor, request.args.get("limit"))
+    record_access(current_actor(), "audit.user_activity", [row.patient_id for row in page.items if row.first_name],
+                  entity="staff_user", entity_id=user_id, detail={"cursor": cursor} if cursor else None)
+    return render("admin/staff_activity.html", user=user, page=page, cursor=cursor)

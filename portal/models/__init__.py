@@ -1,5 +1,5 @@
 """All models, imported here so Alembic and the app see one metadata."""
-from .audit import AuditEvent
+from .audit import AuditChainHead, AuditEvent
 from .billing import Service
 from .idempotency import IdempotencyKey
 from .patients import Patient
@@ -31,9 +31,9 @@ from .records import (
 from .schedule import Appointment, AppointmentEvent, Availability, Doctor, Slot, TimeOff
 from .staff import ROLES, LoginEvent, StaffSession, StaffUser
 
-__all__ = ["ROLES", "Addendum", "Allergy", "Appointment", "AppointmentEvent", "AuditEvent", "Availability", "Bill",
-           "BillDiscount", "BillLine", "BillLineVoid", "CashShift", "CashShiftCount", "Consultation",
-           "ConsultationService", "Diagnosis", "Doctor", "FollowUp", "Icd10Code", "IdempotencyKey",
+__all__ = ["ROLES", "Addendum", "Allergy", "Appointment", "AppointmentEvent", "AuditChainHead", "AuditEvent",
+           "Availability", "Bill", "BillDiscount", "BillLine", "BillLineVoid", "CashShift", "CashShiftCount",
+           "Consultation", "ConsultationService", "Diagnosis", "Doctor", "FollowUp", "Icd10Code", "IdempotencyKey",
            "InsuranceClaimOutcome", "LoginEvent",
            "MpesaConfirmation", "Patient", "Payment", "PaymentReversal", "Prescription", "ReceiptPrint",
            "RecordAccessGrant", "Service", "Slot", "StaffSession", "StaffUser", "TimeOff", "VitalSign"]

@@ -5,7 +5,7 @@ from sqlalchemy import select
 
 from portal import clinic_time
 from portal.extensions import db
-from portal.models import Appointment, Doctor, Patient
+from portal.models import Appointment, Doctor, Patient, StaffUser
 from portal.seed import DEMO_PASSWORD, seed_demo
 from tests.e2e.browser import axe_violations, layout_problems, save_screenshot, sign_in
 
@@ -13,7 +13,8 @@ from tests.e2e.browser import axe_violations, layout_problems, save_screenshot, 
 SCREENS = {"admin": (1366, 768), "reception": (1366, 768), "nurse": (1024, 768), "dr.mwangi": (768, 1024)}
 PAGES = {
     "admin": ["/admin/staff", "/schedule/", "/schedule/doctors", "/schedule/doctors/{doctor}",
-              "/patients/list", "/patients/{patient}"],
+              "/patients/list", "/patients/{patient}", "/admin/patients/{patient}/access",
+              "/admin/staff/{nurse_user}/activity"],
     "reception": ["/schedule/", "/schedule/?date={tomorrow}", "/schedule/appointments/{appointment}",
                   "/schedule/list", "/patients/", "/patients/?q=kamau", "/patients/new",
                   "/patients/list?pending=1", "/patients/{patient}", "/patients/{patient}/edit",
@@ -40,7 +41,8 @@ def demo(app):
                 "appointment": latest.id,
                 # A day with rows in Dr. Mwangi's list, whatever the time of day the tests run at.
                 "appointment_day": clinic_time.local_date(latest.starts_at).isoformat(),
-                "tomorrow": date_after(clinic_time.today())}
+                "tomorrow": date_after(clinic_time.today()),
+                "nurse_user": db.session.scalar(select(StaffUser.id).where(StaffUser.role == "nurse"))}
 
 
 def date_after(day) -> str:
