@@ -34,6 +34,11 @@ class Bill(Model):
         # The outstanding list (keyset on opened_at, id) and a patient's balance read only these.
         Index("ix_bill_outstanding", "opened_at", "id",
               postgresql_where=text("status IN ('open', 'partly_paid')")),
+        # The dashboard's outstanding balances (count, total, by age) read only this index (0013).
+        Index("ix_bill_outstanding_balance", "opened_at", postgresql_include=["balance_cents"],
+              postgresql_where=text("status IN ('open', 'partly_paid')")),
+        # The few void bills, which the dashboard's revenue by service leaves out (0013).
+        Index("ix_bill_void", "id", postgresql_where=text("status = 'void'")),
         CheckConstraint("status IN ('open', 'partly_paid', 'paid', 'void')", name="status_known"),
         CheckConstraint("(status = 'void') = (voided_at IS NOT NULL)", name="void_has_time"),
         CheckConstraint("voided_at IS NULL OR (void_reason IS NOT NULL AND voided_by IS NOT NULL)",
@@ -62,6 +67,9 @@ class BillLine(Model):
         Index("ix_bill_line_bill_id", "bill_id"),
         Index("ix_bill_line_service_id_created_at", "service_id", "created_at"),
         Index("ix_bill_line_created_at", "created_at"),
+        # The dashboard's revenue by service reads only this index (0013).
+        Index("ix_bill_line_created_at_covering", "created_at",
+              postgresql_include=["service_id", "bill_id", "quantity", "line_cents"]),
         # The same source (a signed consultation) charged twice adds nothing.
         Index("uq_bill_line_source", "bill_id", "source", "source_id", "service_id", unique=True,
               postgresql_where=text("source_id IS NOT NULL")),
@@ -152,6 +160,8 @@ class Payment(Model):
     __table_args__ = (
         Index("ix_payment_bill_id", "bill_id"),
         Index("ix_payment_created_at", "created_at"),
+        # The dashboard's revenue by day and method reads only this index (0013).
+        Index("ix_payment_created_at_covering", "created_at", postgresql_include=["method", "amount_cents"]),
         Index("ix_payment_shift_id", "shift_id"),
         Index("uq_payment_receipt_number", "receipt_number", unique=True),
         Index("uq_payment_mpesa_code", "mpesa_code", unique=True,
@@ -194,6 +204,9 @@ class PaymentReversal(Model):
         Index("ix_payment_reversal_payment_id", "payment_id"),
         Index("ix_payment_reversal_bill_id", "bill_id"),
         Index("ix_payment_reversal_created_at", "created_at"),
+        # Refunds and voids in the dashboard's revenue, from the index alone (0013).
+        Index("ix_payment_reversal_created_at_covering", "created_at",
+              postgresql_include=["method", "kind", "amount_cents"]),
         Index("ix_payment_reversal_shift_id", "shift_id"),
         Index("uq_payment_reversal_void", "payment_id", unique=True, postgresql_where=text("kind = 'void'")),
         CheckConstraint("kind IN ('void', 'refund')", name="kind_known"),
