@@ -1,4 +1,5 @@
-"""dashboard money: covering indexes for revenue by day, method and service and for outstanding balances
+"""dashboard money and speed: covering indexes for revenue by day, method and service and for outstanding
+balances; appointments counted by UTC quarter hour, status and canceller in a summary kept by triggers
 
 Revision ID: 0013
 Revises: 0010
@@ -13,8 +14,57 @@ depends_on = None
 
 OUTSTANDING = "status IN ('open', 'partly_paid')"
 
+QUARTER = "date_bin('15 minutes', {row}.starts_at, TIMESTAMPTZ '2000-01-01 00:00+00')"
+# A year's cancellation and no-show rates counted 136,000 appointment rows (170 ms at 1M); the summary
+# has one row per quarter hour, status and canceller (about 18,000 a year). Statement triggers with
+# transition tables keep it in the writing transaction: one grouped upsert per statement (a COPY of a
+# million rows is one), in key order so two writers lock its rows in the same order.
+SUMMARY_FUNCTION = """
+CREATE FUNCTION kliniki_appointment_quarter_count() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO appointment_quarter_count AS c (quarter, status, cancelled_by, appointments)
+        SELECT {new_quarter}, n.status, coalesce(n.cancelled_by, ''), count(*) FROM new_rows n
+        GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        ON CONFLICT (quarter, status, cancelled_by) DO UPDATE SET appointments = c.appointments + EXCLUDED.appointments;
+    ELSIF TG_OP = 'DELETE' THEN
+        INSERT INTO appointment_quarter_count AS c (quarter, status, cancelled_by, appointments)
+        SELECT {old_quarter}, o.status, coalesce(o.cancelled_by, ''), -count(*) FROM old_rows o
+        GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        ON CONFLICT (quarter, status, cancelled_by) DO UPDATE SET appointments = c.appointments + EXCLUDED.appointments;
+    ELSE
+        INSERT INTO appointment_quarter_count AS c (quarter, status, cancelled_by, appointments)
+        SELECT quarter, status, cancelled_by, sum(delta) FROM (
+            SELECT {new_quarter} AS quarter, n.status, coalesce(n.cancelled_by, '') AS cancelled_by, 1 AS delta
+            FROM new_rows n
+            UNION ALL
+            SELECT {old_quarter}, o.status, coalesce(o.cancelled_by, ''), -1 FROM old_rows o) moved
+        GROUP BY 1, 2, 3 HAVING sum(delta) <> 0 ORDER BY 1, 2, 3
+        ON CONFLICT (quarter, status, cancelled_by) DO UPDATE SET appointments = c.appointments + EXCLUDED.appointments;
+    END IF;
+    RETURN NULL;
+END $$;
+""".format(new_quarter=QUARTER.format(row="n"), old_quarter=QUARTER.format(row="o"))
+TRIGGERS = {"INSERT": "REFERENCING NEW TABLE AS new_rows", "DELETE": "REFERENCING OLD TABLE AS old_rows",
+            "UPDATE": "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows"}
+
 
 def upgrade():
+    op.create_table(
+        'appointment_quarter_count',
+        sa.Column('quarter', sa.DateTime(timezone=True), nullable=False),
+        sa.Column('status', sa.String(20), nullable=False),
+        sa.Column('cancelled_by', sa.String(16), nullable=False),
+        sa.Column('appointments', sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint('quarter', 'status', 'cancelled_by', name='pk_appointment_quarter_count'))
+    op.execute(SUMMARY_FUNCTION)
+    for event, referencing in TRIGGERS.items():
+        op.execute(f"CREATE TRIGGER appointment_quarter_count_{event.lower()} AFTER {event} ON appointment "
+                   f"{referencing} FOR EACH STATEMENT EXECUTE FUNCTION kliniki_appointment_quarter_count()")
+    op.execute(f"""
+INSERT INTO appointment_quarter_count (quarter, status, cancelled_by, appointments)
+SELECT {QUARTER.format(row="a")}, a.status, coalesce(a.cancelled_by, ''), count(*)
+FROM appointment a GROUP BY 1, 2, 3""")
     # A range's payments, refunds and voids summed by day and method read the index alone.
     op.create_index('ix_payment_created_at_covering', 'payment', ['created_at'],
                     postgresql_include=['method', 'amount_cents'])
@@ -31,6 +81,10 @@ def upgrade():
 
 
 def downgrade():
+    for event in TRIGGERS:
+        op.execute(f"DROP TRIGGER appointment_quarter_count_{event.lower()} ON appointment")
+    op.execute("DROP FUNCTION kliniki_appointment_quarter_count()")
+    op.drop_table('appointment_quarter_count')
     for name, table in (('ix_bill_outstanding_balance', 'bill'), ('ix_bill_void', 'bill'),
                         ('ix_bill_line_created_at_covering', 'bill_line'),
                         ('ix_payment_reversal_created_at_covering', 'payment_reversal'),

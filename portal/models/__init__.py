@@ -26,10 +26,11 @@ from .records import (
     RecordAccessGrant,
     VitalSign,
 )
-from .schedule import Appointment, AppointmentEvent, Availability, Doctor, Slot, TimeOff
+from .schedule import Appointment, AppointmentEvent, AppointmentQuarterCount, Availability, Doctor, Slot, TimeOff
 from .staff import ROLES, LoginEvent, StaffSession, StaffUser
 
-__all__ = ["ROLES", "Addendum", "Allergy", "Appointment", "AppointmentEvent", "AuditEvent", "Availability", "Bill",
+__all__ = ["ROLES", "Addendum", "Allergy", "Appointment", "AppointmentEvent", "AppointmentQuarterCount",
+           "AuditEvent", "Availability", "Bill",
            "BillDiscount", "BillLine", "CashShift", "CashShiftCount", "Consultation", "ConsultationService",
            "Diagnosis", "Doctor", "Icd10Code", "IdempotencyKey", "InsuranceClaimOutcome", "LoginEvent",
            "MpesaConfirmation", "Patient", "Payment", "PaymentReversal", "Prescription", "ReceiptPrint",

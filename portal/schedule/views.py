@@ -90,16 +90,20 @@ class CellDrawer:
         self.macro = current_app.jinja_env.get_template("schedule/_cell.html").module.cell  # type: ignore
         self.can_book, self.urls, self.oob = can_book, urls, oob
 
-    def __call__(self, cell: queries.Cell) -> Markup:
-        key = (self.macro, self.can_book, self.urls, self.oob, cell.slot_id, cell.state, cell.past,
-               cell.continued, cell.outside_hours, cell.appointment_id, cell.patient, cell.status, cell.doctor,
-               cell.time_label)
+    def __call__(self, cell: queries.Cell | None, in_table: bool = False) -> Markup:
+        key = (self.macro, self.can_book, self.urls, self.oob, in_table) + (
+            (cell.slot_id, cell.state, cell.past, cell.continued, cell.outside_hours, cell.appointment_id,
+             cell.patient, cell.status, cell.doctor, cell.time_label) if cell else ())
         html = _CELL_HTML.get(key)
         if html is None:
             if len(_CELL_HTML) >= MAX_CACHED_CELLS:  # dropped whole now and then: simpler than an LRU, as bounded
                 _CELL_HTML.clear()
-            html = _CELL_HTML[key] = self.macro(cell, self.can_book, self.urls, self.oob)
+            html = _CELL_HTML[key] = self.macro(cell, self.can_book, self.urls, self.oob, in_table)
         return html
+
+    def row(self, cells: list[queries.Cell | None]) -> Markup:
+        """A row of the grid: each doctor's cell in its <td>."""
+        return Markup("").join([self(cell, True) for cell in cells])
 
 
 @bp.app_template_global()
