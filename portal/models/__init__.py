@@ -10,6 +10,7 @@ from .payments import (
     CashShift,
     CashShiftCount,
     InsuranceClaimOutcome,
+    MoneyQuarterTotal,
     MpesaConfirmation,
     Payment,
     PaymentReversal,
@@ -33,5 +34,6 @@ __all__ = ["ROLES", "Addendum", "Allergy", "Appointment", "AppointmentEvent", "A
            "AuditEvent", "Availability", "Bill",
            "BillDiscount", "BillLine", "CashShift", "CashShiftCount", "Consultation", "ConsultationService",
            "Diagnosis", "Doctor", "Icd10Code", "IdempotencyKey", "InsuranceClaimOutcome", "LoginEvent",
-           "MpesaConfirmation", "Patient", "Payment", "PaymentReversal", "Prescription", "ReceiptPrint",
+           "MoneyQuarterTotal", "MpesaConfirmation", "Patient", "Payment", "PaymentReversal", "Prescription",
+           "ReceiptPrint",
            "RecordAccessGrant", "Service", "Slot", "StaffSession", "StaffUser", "TimeOff", "VitalSign"]
