@@ -66,8 +66,7 @@ class BillLine(Model):
     __table_args__ = (
         Index("ix_bill_line_bill_id", "bill_id"),
         Index("ix_bill_line_service_id_created_at", "service_id", "created_at"),
-        Index("ix_bill_line_created_at", "created_at"),
-        # The dashboard's revenue by service reads only this index (0013).
+        # By when lines were charged (the cash-up); the dashboard's revenue by service reads only this index (0013).
         Index("ix_bill_line_created_at_covering", "created_at",
               postgresql_include=["service_id", "bill_id", "quantity", "line_cents"]),
         # The same source (a signed consultation) charged twice adds nothing.
