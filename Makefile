@@ -38,6 +38,7 @@ bench: install
 	$(PY) bench/records.py
 	$(PY) bench/payments.py
 	$(PY) bench/dashboard.py
+	$(PY) bench/grid.py
 	$(PY) bench/audit.py
 
 db-stop: install

@@ -8,8 +8,9 @@ the status history the seeder does not write (check-in, consultation start and c
 of the completed appointments, with waits of 0-60 minutes), then serves the app with gunicorn.
 
 It prints p50/p95 of, one client at a time, after a warm-up:
-- the admin dashboard over HTTP (/dashboard/, default 30-day range, and a 366-day range), its six
-  statements in-process, and the naive pattern on the same data: load today's appointment and
+- the admin dashboard over HTTP (/dashboard/, default 30-day range, and a 366-day range), its
+  statements in-process (the money ones too: on a database without bills they count nothing),
+  and the naive pattern on the same data: load today's appointment and
   event rows and the range's appointment, slot and patient rows into Python and count there
   (in-process, so the naive figure has no HTTP or rendering in it: the ratio understates the
   difference);
@@ -233,6 +234,9 @@ def main() -> None:
                 queries.rates(context_span)
                 queries.utilisation(context_span)
                 queries.new_patients(context_span)
+                queries.revenue(context_span)
+                queries.by_service(context_span)
+                queries.outstanding()
                 db.session.rollback()
 
             def grid():

@@ -14,6 +14,7 @@ from .. import clinic_time
 from ..db import AnySession, fetch
 from ..domain import BadInput
 from ..extensions import db
+from ..models.payments import METHODS
 
 MAX_RANGE_DAYS = 366
 DEFAULT_RANGE_DAYS = 30
@@ -21,6 +22,9 @@ WEEKLY_FROM_DAYS = 63  # a longer range is charted by week, so a chart has at mo
 MAX_DOCTORS = 500  # a clinic has dozens; the bound only keeps every list finite
 # Waiting-room time bands in minutes: [low, high) each; the last is open-ended.
 WAIT_BANDS = ((0, 5), (5, 15), (15, 30), (30, 60), (60, None))
+# Outstanding bills' age bands in days since opened: [low, high) each; the last is open-ended.
+AGE_BANDS = ((0, 30), (30, 60), (60, 90), (90, None))
+MAX_SERVICES = 500  # a price list has dozens to hundreds of entries
 ACTIVE_STATUSES = ("pending_review", "booked", "confirmed", "checked_in", "in_consultation")
 # Appointments that reached an outcome: the patient came (and was seen or is being seen) or did not.
 OUTCOME_STATUSES = ("checked_in", "in_consultation", "completed", "no_show")
@@ -49,7 +53,21 @@ class DateRange:
 
     def params(self) -> dict:
         start, end = self.bounds
-        return {"start": start, "end": end, "tz": clinic_time.zone_name(), "unit": self.unit}
+        return {"start": start, "end": end, "tz": clinic_time.zone_name(), "unit": self.unit,
+                "first": self.first, "last": self.last, "step": f"1 {self.unit}"}
+
+
+# The range's buckets (clinic-local days, or weeks from Monday), each as the UTC instants [from_at, to_at)
+# it covers, clipped to the range. A figure over a range counts each bucket's rows by an index range of
+# their own: a plain aggregate per bucket, where grouping every row by its local day first (a hash of
+# 136,000 appointments over a year) cost most of the year's dashboard.
+BUCKETS = """bucket AS (
+    SELECT b::date AS bucket,
+           greatest(b AT TIME ZONE :tz, CAST(:start AS timestamptz)) AS from_at,
+           least((b + CAST(:step AS interval)) AT TIME ZONE :tz, CAST(:end AS timestamptz)) AS to_at
+    FROM generate_series(date_trunc(:unit, CAST(:first AS timestamp)), CAST(:last AS timestamp),
+                         CAST(:step AS interval)) AS b
+)"""
 
 
 def date_range(first: date | None, last: date | None) -> DateRange:
@@ -179,16 +197,15 @@ def waits(span: DateRange, session: AnySession | None = None) -> Waits:
 # ---- over a range -------------------------------------------------------------------
 
 # One row per day (or week) of the range with appointments, then the range's total (bucket NULL).
+# From the summary appointment_quarter_count (migration 0013: kept by triggers in every appointment
+# write), not the appointments: a year is about 18,000 summary rows instead of 136,000 appointments.
+# Every zone's offset is whole quarter hours, so a quarter lies in one clinic-local day.
 RATES_SQL = """
-WITH binned AS (  -- the rows grouped once, by quarter hour (cheaper per row than a zone conversion)
-    SELECT date_bin('15 minutes', a.starts_at, TIMESTAMPTZ '2000-01-01 00:00+00') AS quarter,
-           a.status, a.cancelled_by, count(*) AS n
-    FROM appointment a
-    WHERE a.starts_at >= :start AND a.starts_at < :end
-    GROUP BY 1, 2, 3
-), counted AS (  -- every zone's offset is whole quarter hours, so a quarter lies in one local day
-    SELECT (date_trunc(:unit, quarter AT TIME ZONE :tz))::date AS bucket, status, cancelled_by, sum(n) AS n
-    FROM binned
+WITH counted AS (
+    SELECT (date_trunc(:unit, q.quarter AT TIME ZONE :tz))::date AS bucket, q.status, q.cancelled_by,
+           sum(q.appointments) AS n
+    FROM appointment_quarter_count q
+    WHERE q.quarter >= :start AND q.quarter < :end
     GROUP BY 1, 2, 3
 )
 SELECT bucket,
@@ -207,6 +224,7 @@ SELECT bucket,
              / nullif(sum(n) FILTER (WHERE status IN ('checked_in', 'in_consultation', 'completed', 'no_show')), 0),
              1) AS no_show_rate
 FROM counted
+WHERE n <> 0
 GROUP BY ROLLUP (bucket)
 ORDER BY bucket NULLS LAST"""
 
@@ -254,21 +272,156 @@ def utilisation(span: DateRange, session: AnySession | None = None) -> tuple[lis
 
 
 NEW_PATIENTS_SQL = """
-WITH binned AS (  -- as in RATES_SQL: quarter hours first, the clinic's days from those
-    SELECT date_bin('15 minutes', p.created_at, TIMESTAMPTZ '2000-01-01 00:00+00') AS quarter, count(*) AS n
-    FROM patient p
-    WHERE p.created_at >= :start AND p.created_at < :end
-    GROUP BY 1
-)
-SELECT (date_trunc(:unit, quarter AT TIME ZONE :tz))::date AS bucket, coalesce(sum(n), 0)::bigint AS patients
-FROM binned
-GROUP BY ROLLUP (1)
+WITH """ + BUCKETS + """
+SELECT bucket.bucket, coalesce(sum(c.patients), 0)::bigint AS patients
+FROM bucket
+CROSS JOIN LATERAL (SELECT count(*) AS patients FROM patient p
+                    WHERE p.created_at >= bucket.from_at AND p.created_at < bucket.to_at) c
+WHERE c.patients > 0
+GROUP BY ROLLUP (bucket.bucket)
 ORDER BY 1 NULLS LAST"""
 
 
 def new_patients(span: DateRange, session: AnySession | None = None) -> Series:
     """Patients registered in the range, by day (or week), with the total."""
     return _series(fetch(_session(session), NEW_PATIENTS_SQL, span.params()), span.unit)
+
+
+# ---- money (integer cents) ----------------------------------------------------------
+
+# Money taken and given back over the range, each on the day it happened (as the cash-up counts it):
+# payments in; refunds and voids out, by the method they went back through. From the summary
+# money_quarter_total (migration 0013: kept by triggers on every payment and reversal insert), as
+# the rates are from theirs: a year at clinic scale is 210,000 payments but about 30,000 summary rows.
+REVENUE_SQL = """
+WITH bucketed AS (
+    SELECT (date_trunc(:unit, t.quarter AT TIME ZONE :tz))::date AS bucket, t.method,
+           sum(t.moves) FILTER (WHERE t.kind = 'payment') AS payments,
+           sum(t.cents) FILTER (WHERE t.kind = 'payment') AS taken,
+           sum(t.cents) FILTER (WHERE t.kind = 'refund') AS refunded,
+           sum(t.cents) FILTER (WHERE t.kind = 'void') AS voided
+    FROM money_quarter_total t
+    WHERE t.quarter >= :start AND t.quarter < :end
+    GROUP BY 1, 2
+)
+SELECT GROUPING(bucket, method) AS level, bucket, method,
+       coalesce(sum(payments), 0)::bigint AS payments,
+       coalesce(sum(taken), 0)::bigint AS taken_cents,
+       coalesce(sum(refunded), 0)::bigint AS refunded_cents,
+       coalesce(sum(voided), 0)::bigint AS voided_cents,
+       (coalesce(sum(taken), 0) - coalesce(sum(refunded), 0) - coalesce(sum(voided), 0))::bigint AS net_cents
+FROM bucketed
+GROUP BY GROUPING SETS ((bucket), (method), ())
+ORDER BY level, bucket, method"""
+
+
+@dataclass
+class Revenue:
+    """Money in and back out over a range: by day (or week), by method (every method), and the total."""
+
+    by_bucket: Series
+    by_method: list
+    total: Any
+
+
+@dataclass(frozen=True)
+class MethodRow:
+    method: str
+    payments: int
+    taken_cents: int
+    refunded_cents: int
+    voided_cents: int
+    net_cents: int
+
+
+def revenue(span: DateRange, session: AnySession | None = None) -> Revenue:
+    """Payments taken, refunded and voided, and the net, by bucket and by payment method."""
+    rows = fetch(_session(session), REVENUE_SQL, span.params())
+    total = next(row for row in rows if row.level == 3)
+    found = {row.method: row for row in rows if row.level == 2}
+    by_method = [found.get(method) or MethodRow(method, 0, 0, 0, 0, 0) for method in METHODS]
+    return Revenue(Series(span.unit, [row for row in rows if row.level == 1], total), by_method, total)
+
+
+# What was charged for each service over the range (lines by when they were charged), less the
+# discounts given on its lines in the range; bills voided since are left out entirely. Discounts on
+# a whole bill belong to no service: their row has no service. Payments are not split by service.
+BY_SERVICE_SQL = """
+WITH void_bill AS (  -- few: a bill is voided only while nothing is paid on it
+    SELECT id FROM bill WHERE status = 'void'
+), moves AS (
+    SELECT l.service_id, sum(l.quantity) AS quantity, sum(l.line_cents) AS charged, 0 AS discounted
+    FROM bill_line l
+    WHERE l.created_at >= :start AND l.created_at < :end AND l.bill_id NOT IN (SELECT id FROM void_bill)
+    GROUP BY l.service_id
+    UNION ALL
+    SELECT l.service_id, 0, 0, sum(d.amount_cents)
+    FROM bill_discount d
+    LEFT JOIN bill_line l ON l.id = d.bill_line_id
+    WHERE d.created_at >= :start AND d.created_at < :end AND d.bill_id NOT IN (SELECT id FROM void_bill)
+    GROUP BY l.service_id
+), per_service AS (
+    SELECT GROUPING(service_id) AS level, service_id, sum(quantity) AS quantity, sum(charged) AS charged,
+           sum(discounted) AS discounted
+    FROM moves
+    GROUP BY ROLLUP (service_id)
+)
+SELECT x.level, x.service_id, s.code, coalesce(s.name, 'Discounts on whole bills') AS name,
+       coalesce(x.quantity, 0)::bigint AS quantity, coalesce(x.charged, 0)::bigint AS charged_cents,
+       coalesce(x.discounted, 0)::bigint AS discount_cents,
+       (coalesce(x.charged, 0) - coalesce(x.discounted, 0))::bigint AS net_cents
+FROM per_service x
+LEFT JOIN service s ON s.id = x.service_id
+ORDER BY x.level DESC, net_cents DESC, s.code
+LIMIT :limit"""
+
+
+def by_service(span: DateRange, session: AnySession | None = None) -> tuple[list, Any]:
+    """Per service charged in the range: quantity, charged, discounted and net; and the range's total."""
+    rows = fetch(_session(session), BY_SERVICE_SQL, {**span.params(), "limit": MAX_SERVICES + 1})
+    return [row for row in rows if row.level == 0], rows[0]
+
+
+# Bills with something still owed, now: how many, how much, the oldest, and by age.
+OUTSTANDING_SQL = """
+SELECT count(*) AS bills, coalesce(sum(b.balance_cents), 0)::bigint AS cents, min(b.opened_at) AS oldest_at,
+       {bands}
+FROM bill b
+WHERE b.status IN ('open', 'partly_paid') AND b.balance_cents > 0"""
+# The bands' cut-offs are instants worked out here: an interval taken from a parameter in SQL was
+# computed again for every bill (1 s for 71,000 outstanding bills).
+_AGE_BAND = ("count(*) FILTER (WHERE {cond}) AS band_{index}, "
+             "coalesce(sum(b.balance_cents) FILTER (WHERE {cond}), 0)::bigint AS band_{index}_cents")
+
+
+def _age_condition(low: int, high: int | None) -> str:
+    """Opened at least `low` and less than `high` days ago (:opened_<days> is that many days before now)."""
+    parts = [f"b.opened_at <= :opened_{low}"] if low else []
+    return " AND ".join(parts + ([f"b.opened_at > :opened_{high}"] if high else [])) or "true"
+
+
+OUTSTANDING_SQL = OUTSTANDING_SQL.format(bands=",\n       ".join(
+    _AGE_BAND.format(cond=_age_condition(low, high), index=index) for index, (low, high) in enumerate(AGE_BANDS)))
+
+
+@dataclass
+class Outstanding:
+    """What patients owe now: open and partly paid bills with a balance, and by age."""
+
+    bills: int
+    cents: int
+    oldest_at: datetime | None
+    bands: list[tuple[str, int, int]]  # (label, bills, cents)
+
+
+def outstanding(session: AnySession | None = None) -> Outstanding:
+    """Bills still owed on: count, total, the oldest's opening, and by age in days."""
+    now = clinic_time.now()
+    cutoffs = {f"opened_{days}": now - timedelta(days=days) for band in AGE_BANDS for days in band if days}
+    row = fetch(_session(session), OUTSTANDING_SQL, cutoffs)[0]
+    bands = [(f"{low}–{high} days" if high else f"{low}+ days", getattr(row, f"band_{index}"),
+              getattr(row, f"band_{index}_cents")) for index, (low, high) in enumerate(AGE_BANDS)]
+    return Outstanding(row.bills, row.cents, row.oldest_at, bands)
 
 
 def buckets(span: DateRange) -> list[date]:
@@ -282,4 +435,5 @@ def buckets(span: DateRange) -> list[date]:
 STATEMENTS = {
     "by status": BY_STATUS_SQL, "by doctor": BY_DOCTOR_SQL, "waits": WAITS_SQL, "rates": RATES_SQL,
     "utilisation": UTILISATION_SQL, "new patients": NEW_PATIENTS_SQL,
+    "revenue": REVENUE_SQL, "by service": BY_SERVICE_SQL, "outstanding": OUTSTANDING_SQL,
 }

@@ -1,20 +1,20 @@
 """The dashboard's report sections, one registry: the page shows each, and each has a CSV export.
 
 A later figure is a new `Report` (its query, its section template, its CSV rows) in SCHEDULE_REPORTS
-or MONEY_REPORTS.
-Revenue by day, method and service and outstanding balances belong to the payments area:
-when it lands, its queries get Report entries here (the dashboard is the last area, so it may
-import portal.payments); until then the dashboard shows no money figures at all.
+or MONEY_REPORTS. Money is integer cents throughout: CSV cells are cents, the page shows them
+through the `money` filter.
 """
 from __future__ import annotations
 
 import csv
 import io
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
+from .. import clinic_time
+from ..payments.forms import METHOD_LABELS
 from ..schedule.services import STATUS_LABELS, status_label
 from . import queries
 from .queries import DateRange
@@ -26,6 +26,13 @@ class Context:
 
     today: date
     span: DateRange
+    computed: dict = field(default_factory=dict, compare=False)  # figures several sections share
+
+    def once(self, name: str, load: Callable[[], object]) -> object:
+        """A figure computed at most once for this page (one statement feeding several sections)."""
+        if name not in self.computed:
+            self.computed[name] = load()
+        return self.computed[name]
 
 
 @dataclass(frozen=True)
@@ -101,11 +108,52 @@ SCHEDULE_REPORTS: tuple[Report, ...] = (
            lambda c: queries.new_patients(c.span), ("period starting", "new patients"), _patient_rows),
 )
 
-# Money: revenue by day, by payment method and by service, and outstanding balances. These are
-# the payments area's figures (integer cents, from its own tables and queries); its Report
-# entries go here when portal.payments exists. Empty until then: the page shows no money at all
-# rather than a placeholder.
-MONEY_REPORTS: tuple[Report, ...] = ()
+def _revenue(context: Context) -> queries.Revenue:
+    return context.once("revenue", lambda: queries.revenue(context.span))  # type: ignore[return-value]
+
+
+def _revenue_day_rows(data) -> Iterable[Sequence]:
+    rows = [(r.bucket, r.payments, r.taken_cents, r.refunded_cents, r.voided_cents, r.net_cents)
+            for r in data.by_bucket.rows]
+    t = data.total
+    return rows + [("total", t.payments, t.taken_cents, t.refunded_cents, t.voided_cents, t.net_cents)]
+
+
+def _revenue_method_rows(data) -> Iterable[Sequence]:
+    rows = [(METHOD_LABELS[r.method], r.payments, r.taken_cents, r.refunded_cents, r.voided_cents, r.net_cents)
+            for r in data.by_method]
+    t = data.total
+    return rows + [("total", t.payments, t.taken_cents, t.refunded_cents, t.voided_cents, t.net_cents)]
+
+
+def _service_rows(data) -> Iterable[Sequence]:
+    services, total = data
+    rows = [(r.code or "", r.name, r.quantity, r.charged_cents, r.discount_cents, r.net_cents) for r in services]
+    return rows + [("", "total", total.quantity, total.charged_cents, total.discount_cents, total.net_cents)]
+
+
+def _outstanding_rows(data) -> Iterable[Sequence]:
+    rows: list[Sequence] = [("bills with a balance", data.bills), ("owed (cents)", data.cents),
+                            ("oldest opened", clinic_time.local(data.oldest_at).date() if data.oldest_at else None)]
+    for label, bills, cents in data.bands:
+        rows += [(f"bills opened {label} ago", bills), (f"owed on bills opened {label} ago (cents)", cents)]
+    return rows
+
+
+MONEY_COLUMNS = ("payments", "taken (cents)", "refunded (cents)", "voided (cents)", "net (cents)")
+
+# Money: revenue by day, by payment method and by service, and outstanding balances (integer cents).
+MONEY_REPORTS: tuple[Report, ...] = (
+    Report("revenue-by-day", "Revenue", "dashboard/_revenue_by_day.html", _revenue,
+           ("period starting",) + MONEY_COLUMNS, _revenue_day_rows),
+    Report("revenue-by-method", "Revenue by payment method", "dashboard/_revenue_by_method.html", _revenue,
+           ("method",) + MONEY_COLUMNS, _revenue_method_rows),
+    Report("revenue-by-service", "Charged by service", "dashboard/_revenue_by_service.html",
+           lambda c: queries.by_service(c.span),
+           ("code", "service", "quantity", "charged (cents)", "discounted (cents)", "net (cents)"), _service_rows),
+    Report("outstanding", "Outstanding balances", "dashboard/_outstanding.html",
+           lambda c: queries.outstanding(), ("figure", "value"), _outstanding_rows, today=True),
+)
 
 REPORTS: tuple[Report, ...] = SCHEDULE_REPORTS + MONEY_REPORTS
 BY_NAME = {report.name: report for report in REPORTS}

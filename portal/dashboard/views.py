@@ -11,6 +11,7 @@ from .. import clinic_time, validation
 from ..auth.access import roles
 from ..auth.roles import ADMINS
 from ..domain import BadInput
+from ..money import format_cents
 from ..web import render
 from . import bp, queries, reports
 from .reports import Context
@@ -19,7 +20,10 @@ from .reports import Context
 @bp.context_processor
 def dashboard_helpers():
     return {"statuses": list(reports.STATUS_LABELS), "status_label": reports.status_label, "bars": reports.bars,
-            "band_bars": lambda bands: [(label, count, "wait") for label, count in bands]}
+            "band_bars": lambda bands: [(label, count, "wait") for label, count in bands],
+            "money_text": format_cents,
+            "method_bars": lambda rows: [(reports.METHOD_LABELS[r.method], r.net_cents, "money") for r in rows],
+            "age_bars": lambda bands: [(f"{label} ago", cents, "owed") for label, _, cents in bands]}
 
 
 def _context() -> Context:

@@ -11,6 +11,7 @@ from .payments import (
     CashShift,
     CashShiftCount,
     InsuranceClaimOutcome,
+    MoneyQuarterTotal,
     MpesaConfirmation,
     Payment,
     PaymentReversal,
@@ -28,12 +29,12 @@ from .records import (
     RecordAccessGrant,
     VitalSign,
 )
-from .schedule import Appointment, AppointmentEvent, Availability, Doctor, Slot, TimeOff
+from .schedule import Appointment, AppointmentEvent, AppointmentQuarterCount, Availability, Doctor, Slot, TimeOff
 from .staff import ROLES, LoginEvent, StaffSession, StaffUser
 
-__all__ = ["ROLES", "Addendum", "Allergy", "Appointment", "AppointmentEvent", "AuditChainHead", "AuditEvent",
-           "Availability", "Bill", "BillDiscount", "BillLine", "BillLineVoid", "CashShift", "CashShiftCount",
-           "Consultation", "ConsultationService", "Diagnosis", "Doctor", "FollowUp", "Icd10Code", "IdempotencyKey",
-           "InsuranceClaimOutcome", "LoginEvent",
+__all__ = ["ROLES", "Addendum", "Allergy", "Appointment", "AppointmentEvent", "AppointmentQuarterCount",
+           "AuditChainHead", "AuditEvent", "Availability", "Bill", "BillDiscount", "BillLine", "BillLineVoid",
+           "CashShift", "CashShiftCount", "Consultation", "ConsultationService", "Diagnosis", "Doctor", "FollowUp",
+           "Icd10Code", "IdempotencyKey", "InsuranceClaimOutcome", "LoginEvent", "MoneyQuarterTotal",
            "MpesaConfirmation", "Patient", "Payment", "PaymentReversal", "Prescription", "ReceiptPrint",
            "RecordAccessGrant", "Service", "Slot", "StaffSession", "StaffUser", "TimeOff", "VitalSign"]

@@ -34,6 +34,11 @@ class Bill(Model):
         # The outstanding list (keyset on opened_at, id) and a patient's balance read only these.
         Index("ix_bill_outstanding", "opened_at", "id",
               postgresql_where=text("status IN ('open', 'partly_paid')")),
+        # The dashboard's outstanding balances (count, total, by age) read only this index (0013).
+        Index("ix_bill_outstanding_balance", "opened_at", postgresql_include=["balance_cents"],
+              postgresql_where=text("status IN ('open', 'partly_paid')")),
+        # The few void bills, which the dashboard's revenue by service leaves out (0013).
+        Index("ix_bill_void", "id", postgresql_where=text("status = 'void'")),
         CheckConstraint("status IN ('open', 'partly_paid', 'paid', 'void')", name="status_known"),
         CheckConstraint("(status = 'void') = (voided_at IS NOT NULL)", name="void_has_time"),
         CheckConstraint("voided_at IS NULL OR (void_reason IS NOT NULL AND voided_by IS NOT NULL)",
@@ -61,7 +66,9 @@ class BillLine(Model):
     __table_args__ = (
         Index("ix_bill_line_bill_id", "bill_id"),
         Index("ix_bill_line_service_id_created_at", "service_id", "created_at"),
-        Index("ix_bill_line_created_at", "created_at"),
+        # By when lines were charged (the cash-up); the dashboard's revenue by service reads only this index (0013).
+        Index("ix_bill_line_created_at_covering", "created_at",
+              postgresql_include=["service_id", "bill_id", "quantity", "line_cents"]),
         # The same source (a signed consultation) charged twice adds nothing.
         Index("uq_bill_line_source", "bill_id", "source", "source_id", "service_id", unique=True,
               postgresql_where=text("source_id IS NOT NULL")),
@@ -288,3 +295,19 @@ class InsuranceClaimOutcome(Model):
     note: Mapped[str | None] = mapped_column(Text)
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class MoneyQuarterTotal(Model):
+    """Payments, refunds and voids by the UTC quarter hour they were made in and method: the dashboard's summary.
+
+    Kept by statement triggers on payment and payment_reversal (migration 0013) in the writing
+    transaction, never by Python; those rows are never changed, so inserts are all it follows.
+    """
+
+    __tablename__ = "money_quarter_total"
+
+    quarter: Mapped[datetime] = mapped_column(primary_key=True)
+    method: Mapped[str] = mapped_column(String(16), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)  # payment, refund or void
+    moves: Mapped[int] = mapped_column(BigInteger)
+    cents: Mapped[int] = mapped_column(BigInteger)

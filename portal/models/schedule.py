@@ -177,3 +177,18 @@ class AppointmentEvent(Model):
     from_status: Mapped[str | None] = mapped_column(String(20))
     to_status: Mapped[str | None] = mapped_column(String(20))
     note: Mapped[str | None] = mapped_column(Text)
+
+
+class AppointmentQuarterCount(Model):
+    """Appointments by the UTC quarter hour they start in, status and who cancelled: the dashboard's summary.
+
+    Kept by statement triggers on appointment (migration 0013) in the writing transaction, never by
+    Python. A clinic-local day is whole quarter hours in every zone, so any range of days sums these.
+    """
+
+    __tablename__ = "appointment_quarter_count"
+
+    quarter: Mapped[datetime] = mapped_column(primary_key=True)
+    status: Mapped[str] = mapped_column(String(20), primary_key=True)
+    cancelled_by: Mapped[str] = mapped_column(String(16), primary_key=True)  # '' when not cancelled
+    appointments: Mapped[int]

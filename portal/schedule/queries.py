@@ -9,6 +9,7 @@ from sqlalchemy import exists, select, text, tuple_
 from .. import clinic_time
 from ..db import Page, fetch_page, page_size, parse_time_cursor, time_cursor
 from ..extensions import db
+from ..labels import status_label
 from ..models.schedule import Appointment, AppointmentEvent, Doctor, Slot
 
 # The grid scrolls sideways with the names kept in view, so it shows every doctor working that day;
@@ -36,6 +37,7 @@ class Cell:
     doctor: str | None = None
     outside_hours: bool = False  # booked, but the doctor's hours no longer cover it: to be moved
     patient_id: int | None = None
+    time_label: str = ""  # the start, clinic-local HH:MM (worked out once per time, not per cell)
 
     @property
     def running(self) -> bool:
@@ -47,6 +49,10 @@ class Cell:
         return (f"slot {self.state}" + (" past" if self.past else "") + (" continued" if self.continued else "")
                 + (" outside-hours" if self.outside_hours else ""))
 
+    @property
+    def status_text(self) -> str:
+        return status_label(self.status) if self.status else ""
+
 
 @dataclass
 class DayGrid:
@@ -57,6 +63,13 @@ class DayGrid:
     version: str
     doctors_working: int  # how many work that day (in the chosen specialisation); more than shown if capped
     specialisation: str | None = None
+
+    @property
+    def rows(self) -> list[tuple[str, list[Cell | None]]]:
+        """The grid as the page draws it: per time, its label and each shown doctor's cell (None: not working)."""
+        cells, doctor_ids = self.cells, [doctor.id for doctor in self.doctors]
+        return [(time_label(starts_at), [cells.get((doctor_id, starts_at)) for doctor_id in doctor_ids])
+                for starts_at in self.times]
 
 
 CELLS_SQL = """
@@ -77,15 +90,30 @@ LIMIT :limit
 PRESENT = frozenset({"checked_in", "in_consultation"})
 
 
-def _cell(row, now: datetime) -> Cell:
-    state = {"open": "free", "booked": "booked", "blocked": "blocked"}[row.status]
-    # A free slot that is running now is still bookable for a walk-in; it is past once it ends.
-    past = row.ends_at <= now if state == "free" else row.starts_at <= now
-    past = past and row.appointment_status not in PRESENT
-    return Cell(row.id, row.doctor_id, row.starts_at, row.ends_at, state, past,
-                row.appointment_id, row.patient, row.appointment_status,
-                bool(row.appointment_starts_at and row.appointment_starts_at < row.starts_at), row.doctor,
-                row.outside_hours, row.patient_id)
+STATES = {"open": "free", "booked": "booked", "blocked": "blocked"}
+
+
+def time_label(starts_at: datetime) -> str:
+    """An instant as the grid labels it: clinic-local HH:MM."""
+    return clinic_time.local(starts_at).strftime("%H:%M")
+
+
+def _cells(rows, now: datetime) -> list[Cell]:
+    """Cells from CELLS_SQL rows; each distinct start is converted to the clinic's time once."""
+    labels: dict[datetime, str] = {}
+    made = []
+    for (slot_id, doctor_id, starts_at, ends_at, slot_status, appointment_id, outside_hours, appointment_status,
+         appointment_starts_at, patient, doctor, patient_id) in rows:
+        state = STATES[slot_status]
+        # A free slot that is running now is still bookable for a walk-in; it is past once it ends.
+        past = (ends_at <= now if state == "free" else starts_at <= now) and appointment_status not in PRESENT
+        label = labels.get(starts_at)
+        if label is None:
+            label = labels[starts_at] = time_label(starts_at)
+        made.append(Cell(slot_id, doctor_id, starts_at, ends_at, state, past, appointment_id, patient,
+                         appointment_status, bool(appointment_starts_at and appointment_starts_at < starts_at),
+                         doctor, outside_hours, patient_id, label))
+    return made
 
 
 def active_doctors() -> list:
@@ -119,11 +147,8 @@ def day_grid(day: date, specialisation: str | None = None) -> DayGrid:
     doctors = working[:MAX_DOCTORS_ON_GRID]
     rows = db.session.execute(text(CELLS_SQL.format(
         where="s.starts_at >= :start AND s.starts_at < :end AND s.doctor_id = ANY(:doctors)")),
-        {"start": start, "end": end, "doctors": [d.id for d in doctors], "limit": MAX_SLOTS_ON_GRID})
-    now = clinic_time.now()
-    cells = {}
-    for row in rows:
-        cells[(row.doctor_id, row.starts_at)] = _cell(row, now)
+        {"start": start, "end": end, "doctors": [d.id for d in doctors], "limit": MAX_SLOTS_ON_GRID}).all()
+    cells = {(cell.doctor_id, cell.starts_at): cell for cell in _cells(rows, clinic_time.now())}
     times = sorted({starts_at for _, starts_at in cells})
     return DayGrid(day, doctors, times, cells, day_version(day), len(working), specialisation)
 
@@ -133,7 +158,7 @@ def booked_cells(result) -> list[Cell]:
     if not result.created:
         return cells_for(result.slot_ids)
     return [Cell(slot_id, result.doctor_id, starts_at, ends_at, "booked", False, result.appointment_id,
-                 result.patient, result.status, index > 0, result.doctor)
+                 result.patient, result.status, index > 0, result.doctor, time_label=time_label(starts_at))
             for index, (slot_id, starts_at, ends_at) in enumerate(result.slots)]
 
 
@@ -143,8 +168,8 @@ def cells_for(slot_ids: list[int]) -> list[Cell]:
         return []
     now = clinic_time.now()
     rows = db.session.execute(text(CELLS_SQL.format(where="s.id = ANY(:ids)")),
-                              {"ids": [int(i) for i in slot_ids][:100], "limit": 100})
-    return [_cell(row, now) for row in rows]
+                              {"ids": [int(i) for i in slot_ids][:100], "limit": 100}).all()
+    return _cells(rows, now)
 
 
 DAY_VERSION_SQL = """

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
-from flask import flash, make_response, request, url_for
+from flask import current_app, flash, make_response, request, url_for
 from flask_login import current_user
+from markupsafe import Markup
 from sqlalchemy import select
 
 from .. import clinic_time, validation
@@ -53,6 +55,66 @@ def _can_book() -> bool:
 
 
 # ---- the day grid ---------------------------------------------------------------
+
+_ID_MARK = 987654321987  # stands for a cell's id while a link is built once for the whole grid
+
+
+def _around_id(endpoint: str, key: str, **values: object) -> tuple[str, str]:
+    """The text of `endpoint`'s URL before and after its `key` id (building 600 links one by one was slow)."""
+    before, _, after = url_for(endpoint, **{**values, key: _ID_MARK}).partition(str(_ID_MARK))  # type: ignore[arg-type]
+    return before, after
+
+
+class SlotUrls(NamedTuple):
+    """The grid's two links, each as the text before and after its id."""
+
+    book: tuple[str, str]  # booking a free slot (for the chosen patient, if any)
+    appointment: tuple[str, str]
+
+
+def slot_urls(patient_id: int | None = None) -> SlotUrls:
+    """The grid's links around their ids, built once for the page."""
+    book_args = {"patient_id": patient_id} if patient_id else {}
+    return SlotUrls(_around_id("schedule.booking_form", "slot_id", **book_args),
+                    _around_id("schedule.appointment", "appointment_id"))
+
+
+class CellDrawer:
+    """Draws the grid's cells (the `cell` macro), each rendered once while everything it shows is unchanged.
+
+    A grid of 40 doctors is 600+ cells and its polls redraw it whole, though few cells change between
+    two draws: rendering each anew was most of the page's time.
+    """
+
+    def __init__(self, can_book: bool, urls: SlotUrls, oob: bool) -> None:
+        self.macro = current_app.jinja_env.get_template("schedule/_cell.html").module.cell  # type: ignore
+        self.can_book, self.urls, self.oob = can_book, urls, oob
+
+    def __call__(self, cell: queries.Cell | None, in_table: bool = False) -> Markup:
+        key = (self.macro, self.can_book, self.urls, self.oob, in_table) + (
+            (cell.slot_id, cell.state, cell.past, cell.continued, cell.outside_hours, cell.appointment_id,
+             cell.patient, cell.status, cell.doctor, cell.time_label) if cell else ())
+        html = _CELL_HTML.get(key)
+        if html is None:
+            if len(_CELL_HTML) >= MAX_CACHED_CELLS:  # dropped whole now and then: simpler than an LRU, as bounded
+                _CELL_HTML.clear()
+            html = _CELL_HTML[key] = self.macro(cell, self.can_book, self.urls, self.oob, in_table)
+        return html
+
+    def row(self, cells: list[queries.Cell | None]) -> Markup:
+        """A row of the grid: each doctor's cell in its <td>."""
+        return Markup("").join([self(cell, True) for cell in cells])
+
+
+@bp.app_template_global()
+def cell_drawer(can_book: bool, patient_id: int | None = None, oob: bool = False) -> CellDrawer:
+    """What the grid and its out-of-band refreshes draw each cell with."""
+    return CellDrawer(can_book, slot_urls(patient_id), oob)
+
+
+MAX_CACHED_CELLS = 20_000  # a few days of a 40-doctor clinic's cells, in several roles' and patients' links
+_CELL_HTML: dict[tuple, Markup] = {}
+
 
 def _specialisation_arg(value: str | None) -> str | None:
     value = " ".join((value or "").split())
