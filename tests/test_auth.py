@@ -12,6 +12,8 @@ import pytest
 from portal.auth.access import SIGNED_IN_AT
 from tests.helpers import PASSWORD, HttpSession, admin_connection, count_rows, csrf_from, login, running
 
+pytestmark = pytest.mark.pgbouncer  # run again through PgBouncer by make test
+
 SECRET = "Zebra-Quartz-91!pass"
 
 

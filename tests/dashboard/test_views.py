@@ -14,6 +14,8 @@ from portal.extensions import db
 from tests.dashboard.conftest import DAY
 from tests.helpers import ROLES, count_rows, login
 
+pytestmark = pytest.mark.pgbouncer  # run again through PgBouncer by make test
+
 RANGE = {"from": DAY.isoformat(), "to": DAY.isoformat()}
 ROUTES = ["/dashboard/"] + [f"/dashboard/{report.name}.csv" for report in REPORTS]
 

@@ -9,6 +9,8 @@ from portal.models import AuditEvent, Patient
 from tests.factories import patient_form
 from tests.helpers import csrf_from, login
 
+pytestmark = pytest.mark.pgbouncer  # run again through PgBouncer by make test
+
 
 @pytest.fixture
 def desk(client, login_as):

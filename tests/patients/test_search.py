@@ -3,6 +3,8 @@ import pytest
 
 from portal.patients.search import MAX_RESULTS, search_patients
 
+pytestmark = pytest.mark.pgbouncer  # run again through PgBouncer by make test
+
 
 def names(app, term, limit=MAX_RESULTS):
     with app.test_request_context():

@@ -11,6 +11,8 @@ from portal.idempotency import new_key
 from portal.payments import services
 from tests.payments.conftest import figures, pay, race, scalar
 
+pytestmark = pytest.mark.pgbouncer  # run again through PgBouncer by make test
+
 
 def _kind(outcome) -> str:
     if isinstance(outcome, dict):

@@ -12,6 +12,8 @@ from tests.schedule.test_races import race
 
 from .helpers import doctor, started
 
+pytestmark = pytest.mark.pgbouncer  # run again through PgBouncer by make test
+
 THREADS = 16
 
 
