@@ -42,6 +42,7 @@ class Config:
         self.DATABASE_POOLER = os.environ.get("DATABASE_POOLER", "")
         # A streaming standby that dashboards and reports read from (blank: they read the primary).
         self.DATABASE_REPLICA_URL = os.environ.get("DATABASE_REPLICA_URL", "")
+        self.DATABASE_REPLICA_POOLER = os.environ.get("DATABASE_REPLICA_POOLER", self.DATABASE_POOLER)
         self.DB_REPLICA_MAX_LAG_S = _float("DB_REPLICA_MAX_LAG_S", 30)  # further behind: read the primary
         self.DB_REPLICA_RETRY_S = _float("DB_REPLICA_RETRY_S", 10)  # after a failure, the primary for this long
         self.DB_REPLICA_STATEMENT_TIMEOUT_MS = _int("DB_REPLICA_STATEMENT_TIMEOUT_MS", 5000)

@@ -473,8 +473,8 @@ class Replica:
     """The read replica's own small engine, and when it last failed."""
 
     def __init__(self, config: dict) -> None:
-        replica_config = {**config, "DATABASE_POOLER": config.get("DATABASE_REPLICA_POOLER", config.get(
-                              "DATABASE_POOLER", "")),
+        replica_config = {**config, "DATABASE_POOLER": config.get("DATABASE_REPLICA_POOLER",
+                                                                  config.get("DATABASE_POOLER", "")),
                           "DB_STATEMENT_TIMEOUT_MS": config.get("DB_REPLICA_STATEMENT_TIMEOUT_MS")
                           or config["DB_STATEMENT_TIMEOUT_MS"],
                           "DB_CONNECT_TIMEOUT_S": config.get("DB_REPLICA_CONNECT_TIMEOUT_S", 2),
