@@ -2,6 +2,8 @@
 one client sets reaches another. The area tests marked `pgbouncer` run through it too (make test)."""
 from __future__ import annotations
 
+import os
+
 import psycopg
 import pytest
 from sqlalchemy import text
@@ -77,3 +79,10 @@ def test_a_slow_statement_is_cancelled_behind_the_pooler_too(make_app, pgbouncer
 
     with pytest.raises(Exception, match="statement timeout"):
         run(pooled, sleep)
+
+
+def test_with_kliniki_test_pooler_the_test_apps_go_through_pgbouncer(app, app_settings, database_url):
+    through_pgbouncer = os.environ.get("KLINIKI_TEST_POOLER") == "pgbouncer"
+    assert (app.config["DATABASE_POOLER"] == "pgbouncer") == through_pgbouncer
+    assert ("kliniki-pgb-" in app.config["SQLALCHEMY_DATABASE_URI"]) == through_pgbouncer
+    assert "options" not in engine_options(app.config)["connect_args"] or not through_pgbouncer
