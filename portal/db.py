@@ -6,6 +6,7 @@ No other module creates an engine, a session factory or a raw connection
 from __future__ import annotations
 
 import logging
+import math
 import re
 import time
 from contextlib import contextmanager
@@ -507,7 +508,9 @@ class Replica:
             return db.session(), ReportSource(False, reason="unavailable")
         if row.behind_s > self.max_lag_s:
             session.close()
-            return db.session(), ReportSource(False, behind_s=row.behind_s, reason="behind")
+            # Not streaming and nothing replayed yet: how far behind is unknown.
+            reason = "behind" if math.isfinite(row.behind_s) else "unavailable"
+            return db.session(), ReportSource(False, behind_s=row.behind_s, reason=reason)
         return session, ReportSource(True, as_of=row.server_now - timedelta(seconds=row.behind_s),
                                      behind_s=row.behind_s)
 
