@@ -4,7 +4,7 @@ PYTEST_ARGS ?=
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test test-fast lint install chromium bench db-stop clean
+.PHONY: run test test-fast test-pgbouncer lint install chromium pgbouncer bench db-stop clean
 
 $(STAMP): setup.cfg pyproject.toml
 	@bash .ci/ensure-venv $(VENV)
@@ -21,15 +21,24 @@ run: install
 chromium:
 	@bash .ci/ensure-chromium
 
+# Debian's pgbouncer for the pooler tests (tests/servers.py starts its own on a Unix socket).
+pgbouncer:
+	@bash .ci/ensure-pgbouncer
+
 # The lint and type gate: ruff (pyflakes, pycodestyle, bugbear, import order) and mypy; settings in pyproject.toml.
 lint: install
 	$(PY) -m ruff check portal tests bench wsgi.py
 	$(PY) -m mypy
 
-test: install chromium lint
+# Everything, then the tests marked pgbouncer again with the apps behind a PgBouncer in transaction mode.
+test: install chromium pgbouncer lint
 	$(PY) -m pytest $(PYTEST_ARGS)
+	KLINIKI_TEST_POOLER=pgbouncer $(PY) -m pytest -m pgbouncer $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
-test-fast: install lint
+test-pgbouncer: install pgbouncer
+	KLINIKI_TEST_POOLER=pgbouncer $(PY) -m pytest -m pgbouncer $(PYTEST_ARGS) || [ $$? -eq 5 ]
+
+test-fast: install pgbouncer lint
 	$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
 
 bench: install

@@ -38,6 +38,17 @@ class Config:
     def __init__(self, instance_path: str) -> None:
         self.SECRET_KEY = os.environ.get("SECRET_KEY") or instance_secret(instance_path)
         self.SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL", "")
+        # "pgbouncer" when DATABASE_URL is a PgBouncer in transaction mode (docs/scaling.md).
+        self.DATABASE_POOLER = os.environ.get("DATABASE_POOLER", "")
+        # A streaming standby that dashboards and reports read from (blank: they read the primary).
+        self.DATABASE_REPLICA_URL = os.environ.get("DATABASE_REPLICA_URL", "")
+        self.DATABASE_REPLICA_POOLER = os.environ.get("DATABASE_REPLICA_POOLER", self.DATABASE_POOLER)
+        self.DB_REPLICA_MAX_LAG_S = _float("DB_REPLICA_MAX_LAG_S", 30)  # further behind: read the primary
+        self.DB_REPLICA_RETRY_S = _float("DB_REPLICA_RETRY_S", 10)  # after a failure, the primary for this long
+        self.DB_REPLICA_STATEMENT_TIMEOUT_MS = _int("DB_REPLICA_STATEMENT_TIMEOUT_MS", 5000)
+        self.DB_REPLICA_CONNECT_TIMEOUT_S = _int("DB_REPLICA_CONNECT_TIMEOUT_S", 2)
+        self.DB_REPLICA_POOL_SIZE = _int("DB_REPLICA_POOL_SIZE", 2)
+        self.DB_REPLICA_MAX_OVERFLOW = _int("DB_REPLICA_MAX_OVERFLOW", 2)
         # Pool: workers x (DB_POOL_SIZE + DB_MAX_OVERFLOW) must stay under max_connections
         # minus a reserve (docs/operations.md works the numbers out).
         self.DB_POOL_SIZE = _int("DB_POOL_SIZE", 5)

@@ -6,23 +6,24 @@ No other module creates an engine, a session factory or a raw connection
 from __future__ import annotations
 
 import logging
+import math
 import re
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any, Iterator, Sequence, cast
 
 import psycopg.errors
 from flask import Flask, current_app, g, has_app_context
 from psycopg.rows import namedtuple_row
-from sqlalchemy import event, exc
+from sqlalchemy import create_engine, event, exc, text
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session, scoped_session
 from sqlalchemy.pool import QueuePool
 
-from . import metrics
+from . import clinic_time, metrics
 from .extensions import db
 
 log = logging.getLogger(__name__)
@@ -82,14 +83,40 @@ class MeteredQueuePool(QueuePool):
         metrics.POOL_OVERFLOW.set(max(self.overflow(), 0))
 
 
+POOLERS = ("", "pgbouncer")
+
+
+def behind_pooler(config: dict) -> bool:
+    """True when DATABASE_URL reaches PostgreSQL through PgBouncer in transaction mode."""
+    pooler = str(config.get("DATABASE_POOLER") or "").strip().lower()
+    if pooler not in POOLERS:
+        raise RuntimeError(f"DATABASE_POOLER must be one of {POOLERS[1:]} or empty, not {pooler!r}")
+    return bool(pooler)
+
+
+def session_settings(config: dict) -> dict[str, str]:
+    """The server settings every transaction runs with: the configured timeouts, in UTC."""
+    return {"statement_timeout": str(int(config["DB_STATEMENT_TIMEOUT_MS"])),
+            "lock_timeout": str(int(config["DB_LOCK_TIMEOUT_MS"])),
+            "idle_in_transaction_session_timeout": str(int(config["DB_IDLE_IN_TX_TIMEOUT_MS"])),
+            "TimeZone": "UTC"}
+
+
 def engine_options(config: dict) -> dict[str, Any]:
-    """Build SQLAlchemy engine options (pool and per-connection timeouts) from config."""
-    server_options = " ".join([
-        f"-c statement_timeout={int(config['DB_STATEMENT_TIMEOUT_MS'])}",
-        f"-c lock_timeout={int(config['DB_LOCK_TIMEOUT_MS'])}",
-        f"-c idle_in_transaction_session_timeout={int(config['DB_IDLE_IN_TX_TIMEOUT_MS'])}",
-        "-c timezone=UTC",
-    ])
+    """Build SQLAlchemy engine options (pool and per-connection timeouts) from config.
+
+    Straight to PostgreSQL the settings travel once per connection in the startup packet (libpq
+    `options`). PgBouncer in transaction mode refuses that parameter and hands one server
+    connection to many clients, so there each transaction sets them itself with SET LOCAL
+    (`_set_per_transaction`), and psycopg prepares no statements: a statement prepared on one
+    server connection does not exist on the next (PgBouncer 1.18 does not track them).
+    """
+    connect_args: dict[str, Any] = {"connect_timeout": int(config["DB_CONNECT_TIMEOUT_S"]),
+                                    "application_name": config["DB_APPLICATION_NAME"]}
+    if behind_pooler(config):
+        connect_args["prepare_threshold"] = None
+    else:
+        connect_args["options"] = " ".join(f"-c {name}={value}" for name, value in session_settings(config).items())
     return {
         "poolclass": MeteredQueuePool,
         # Parameters (patient data, password hashes) stay out of error messages and logs.
@@ -99,12 +126,26 @@ def engine_options(config: dict) -> dict[str, Any]:
         "checkout_timeout_s": float(config["DB_POOL_TIMEOUT_S"]),
         "pool_recycle": int(config["DB_POOL_RECYCLE_S"]),
         "pool_pre_ping": bool(config["DB_POOL_PRE_PING"]),
-        "connect_args": {
-            "connect_timeout": int(config["DB_CONNECT_TIMEOUT_S"]),
-            "application_name": config["DB_APPLICATION_NAME"],
-            "options": server_options,
-        },
+        "connect_args": connect_args,
     }
+
+
+_SET_LOCAL = "SELECT " + ", ".join(f"set_config('{name}', %({name})s, true)" for name in
+                                   ("statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout",
+                                    "TimeZone"))
+
+
+def _set_per_transaction(engine, config: dict) -> None:
+    """Behind a pooler: every transaction starts by setting the timeouts and zone for itself (SET LOCAL)."""
+    settings = session_settings(config)
+
+    @event.listens_for(engine, "begin")
+    def set_local(conn) -> None:
+        driver = conn.connection.driver_connection
+        if driver is None or driver.autocommit:  # SET LOCAL outside a transaction does nothing
+            return
+        with driver.cursor() as cursor:
+            cursor.execute(_SET_LOCAL, settings)
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -124,7 +165,13 @@ def init_db(app: Flask) -> None:
     db.init_app(app)
     app.before_request(start_request_deadline)
     with app.app_context():
+        if behind_pooler(app.config):
+            _set_per_transaction(db.engine, app.config)
         _watch_deadline(db.engine)
+    if app.config.get("DATABASE_REPLICA_URL"):
+        app.extensions[_REPLICA] = Replica(app.config)
+    app.teardown_appcontext(_close_report_session)
+    app.add_template_global(report_source)
 
 
 def pool_status() -> dict[str, int]:
@@ -378,3 +425,123 @@ def parse_time_cursor(cursor: str | None) -> tuple[datetime, int] | None:
     if not 0 < row_id < 2**63:
         return None
     return (at if at.tzinfo else at.replace(tzinfo=timezone.utc)), row_id
+
+
+# ---- reports from a read replica ---------------------------------------------
+#
+# Dashboards and reports read through report_session(): a streaming standby (DATABASE_REPLICA_URL)
+# when one is configured, answering and no further behind than DB_REPLICA_MAX_LAG_S; the primary
+# otherwise. Every clinical screen and every write keeps using db.session (the primary), so nobody
+# reads back their own change from a copy that has not replayed it yet. The page says which it
+# read (report_source(), shown by base.html): "figures as of 10:42:07, 3 s behind".
+
+_REPLICA = "kliniki_replica"  # app.extensions: the Replica
+_REPORT = "kliniki_report"  # g: (session, ReportSource) of this request
+
+# How far behind the standby is: nothing when it has replayed all it received and is still
+# streaming (a quiet primary sends nothing, so the last replayed commit's age would overstate it);
+# else the age of the last transaction it replayed. A server that is not in recovery is not behind.
+REPLICA_LAG_SQL = """
+SELECT now() AS server_now,
+       CASE WHEN NOT pg_is_in_recovery() THEN 0
+            WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn()
+                 AND EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming') THEN 0
+            ELSE coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 'Infinity')
+       END::float8 AS behind_s"""
+
+
+@dataclass(frozen=True)
+class ReportSource:
+    """Where this request's report figures were read, in words for the page."""
+
+    replica: bool
+    as_of: datetime | None = None
+    behind_s: float = 0.0
+    reason: str = ""  # why the primary: "behind" or "unavailable"
+
+    @property
+    def note(self) -> str:
+        if self.replica and self.as_of is not None:
+            return (f"Figures as of {clinic_time.local(self.as_of):%H:%M:%S}, "
+                    f"{self.behind_s:.0f} s behind the main database.")
+        if self.reason == "behind":
+            return (f"The reporting copy is {self.behind_s:.0f} s behind: "
+                    "these figures were read from the main database.")
+        return "The reporting copy is unavailable: these figures were read from the main database."
+
+
+class Replica:
+    """The read replica's own small engine, and when it last failed."""
+
+    def __init__(self, config: dict) -> None:
+        replica_config = {**config, "DATABASE_POOLER": config.get("DATABASE_REPLICA_POOLER",
+                                                                  config.get("DATABASE_POOLER", "")),
+                          "DB_STATEMENT_TIMEOUT_MS": config.get("DB_REPLICA_STATEMENT_TIMEOUT_MS")
+                          or config["DB_STATEMENT_TIMEOUT_MS"],
+                          "DB_CONNECT_TIMEOUT_S": config.get("DB_REPLICA_CONNECT_TIMEOUT_S", 2),
+                          "DB_APPLICATION_NAME": f"{config['DB_APPLICATION_NAME']}-reports"}
+        options = engine_options(replica_config)
+        # Its own plain pool: the pool gauges in /metrics stay the primary's.
+        options.update(poolclass=QueuePool, pool_size=int(config.get("DB_REPLICA_POOL_SIZE", 2)),
+                       max_overflow=int(config.get("DB_REPLICA_MAX_OVERFLOW", 2)),
+                       pool_timeout=float(config["DB_POOL_TIMEOUT_S"]))
+        del options["checkout_timeout_s"]
+        self.engine = create_engine(sqlalchemy_url(config["DATABASE_REPLICA_URL"]), **options)
+        if behind_pooler(replica_config):
+            _set_per_transaction(self.engine, replica_config)
+        _watch_deadline(self.engine)
+        self.max_lag_s = float(config.get("DB_REPLICA_MAX_LAG_S", 30))
+        self.retry_s = float(config.get("DB_REPLICA_RETRY_S", 10))
+        self.down_until = 0.0  # after a failure, reports go to the primary until then
+
+    def open(self) -> tuple[Session, ReportSource]:
+        """A session on the replica and how far behind it is; the primary's when it is down or too far behind."""
+        if time.monotonic() < self.down_until:
+            return db.session(), ReportSource(False, reason="unavailable")
+        session = Session(bind=self.engine)
+        try:
+            row = session.execute(text(REPLICA_LAG_SQL)).one()
+        except (exc.DBAPIError, exc.TimeoutError, DeadlineExceeded) as error:
+            session.close()
+            self.down_until = time.monotonic() + self.retry_s
+            log.warning("read replica unavailable, reports read from the primary: %s", type(error).__name__)
+            return db.session(), ReportSource(False, reason="unavailable")
+        if row.behind_s > self.max_lag_s:
+            session.close()
+            # Not streaming and nothing replayed yet: how far behind is unknown.
+            reason = "behind" if math.isfinite(row.behind_s) else "unavailable"
+            return db.session(), ReportSource(False, behind_s=row.behind_s, reason=reason)
+        return session, ReportSource(True, as_of=row.server_now - timedelta(seconds=row.behind_s),
+                                     behind_s=row.behind_s)
+
+
+def report_session() -> Session:
+    """The session this request's reports read through (the replica or, failing it, the primary)."""
+    found = g.get(_REPORT)
+    if found is not None:
+        return found[0]
+    replica = cast("Replica | None", current_app.extensions.get(_REPLICA))
+    if replica is None:
+        return db.session()
+    session, source = replica.open()
+    setattr(g, _REPORT, (session, source))
+    return session
+
+
+def report_source() -> ReportSource | None:
+    """Where this request's reports were read (None: no report read, or no replica configured)."""
+    found = g.get(_REPORT) if has_app_context() else None
+    return found[1] if found is not None else None
+
+
+def _close_report_session(error: BaseException | None = None) -> None:
+    found = g.pop(_REPORT, None)
+    if found is not None and found[1].replica:
+        found[0].close()
+
+
+def dispose_replica(app: Flask) -> None:
+    """Close the replica's pooled connections (tests, shutdown)."""
+    replica = app.extensions.get(_REPLICA)
+    if replica is not None:
+        replica.engine.dispose()

@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from portal import create_app
 from portal.extensions import db
-from tests import factories
+from tests import factories, servers
 from tests.helpers import (
     AUDIT_TRUNCATE_TRIGGER,
     INSTANCE,
@@ -72,9 +72,26 @@ def database_url(postgres_server):
 
 
 @pytest.fixture(scope="session")
-def app(database_url):
+def pgbouncer_url(database_url):
+    """The test database through a PgBouncer in transaction mode that this run starts."""
+    if servers.pgbouncer_binary() is None:
+        pytest.skip("PgBouncer is not installed (make test installs it: .ci/ensure-pgbouncer)")
+    with servers.pgbouncer(database_url, servers.database_name(database_url)) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def app_settings(request, database_url):
+    """How the apps reach the test database: directly, or through PgBouncer with KLINIKI_TEST_POOLER=pgbouncer."""
+    if os.environ.get("KLINIKI_TEST_POOLER") == "pgbouncer":
+        return {"SQLALCHEMY_DATABASE_URI": request.getfixturevalue("pgbouncer_url"), "DATABASE_POOLER": "pgbouncer"}
+    return {"SQLALCHEMY_DATABASE_URI": database_url}
+
+
+@pytest.fixture(scope="session")
+def app(database_url, app_settings):
     """The app on the test database, schema built by the migrations (not create_all)."""
-    app = create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": database_url})
+    app = create_app({**TEST_CONFIG, **app_settings})
     with app.app_context():
         upgrade()
     yield app
@@ -83,12 +100,12 @@ def app(database_url):
 
 
 @pytest.fixture
-def make_app(database_url):
+def make_app(database_url, app_settings):
     """Build another app on the same database with different settings (pool, timeouts)."""
     made = []
 
     def build(**overrides):
-        extra = create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": database_url, **overrides})
+        extra = create_app({**TEST_CONFIG, **app_settings, **overrides})
         made.append(extra)
         return extra
 

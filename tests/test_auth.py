@@ -22,6 +22,7 @@ def events(database_url):
 
 # ---- recording and hashing --------------------------------------------------
 
+@pytest.mark.pgbouncer  # run again through PgBouncer by make test
 def test_failed_and_successful_logins_are_recorded_with_time_and_address(client, staff, database_url):
     before = datetime.now(timezone.utc)
     assert login(client, "nurse1", "wrong-password").status_code == 401
@@ -81,6 +82,7 @@ def test_passwords_never_reach_the_logs(app, login_as, caplog, capfd, database_u
 
 # ---- rate limiting ------------------------------------------------------------
 
+@pytest.mark.pgbouncer  # run again through PgBouncer by make test
 def test_login_is_limited_per_account(make_app, staff):
     app = make_app(LOGIN_MAX_FAILURES_PER_ACCOUNT=3, LOGIN_MAX_FAILURES_PER_IP=100)
     client = app.test_client()
@@ -115,6 +117,7 @@ def test_a_successful_login_resets_the_account_count(make_app, staff):
     assert login(other, "nurse1", PASSWORD).status_code == 302
 
 
+@pytest.mark.pgbouncer  # run again through PgBouncer by make test
 def test_two_workers_share_one_limit(make_app, staff):
     """Two app instances (as two gunicorn workers) count the same failures."""
     settings = {"LOGIN_MAX_FAILURES_PER_ACCOUNT": 4, "LOGIN_MAX_FAILURES_PER_IP": 100}
@@ -344,6 +347,7 @@ def test_a_cookie_copied_before_logout_no_longer_works(app, login_as):
     assert response.status_code == 302 and response.headers["Location"].startswith("/login")
 
 
+@pytest.mark.pgbouncer  # run again through PgBouncer by make test
 def test_logout_on_one_worker_ends_the_session_on_the_other(make_app, staff):
     first, second = make_app(), make_app()  # two gunicorn workers: same secret, same database
     desk = first.test_client()
@@ -355,6 +359,7 @@ def test_logout_on_one_worker_ends_the_session_on_the_other(make_app, staff):
     assert not signed_in(other_worker)
 
 
+@pytest.mark.pgbouncer  # run again through PgBouncer by make test
 def test_the_session_id_changes_at_every_sign_in(app, staff, database_url):
     desk, ward = app.test_client(), app.test_client()
     for client in (desk, ward):

@@ -11,9 +11,8 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from .. import clinic_time
-from ..db import AnySession, fetch
+from ..db import AnySession, fetch, report_session
 from ..domain import BadInput
-from ..extensions import db
 from ..models.payments import METHODS
 
 MAX_RANGE_DAYS = 366
@@ -83,7 +82,8 @@ def date_range(first: date | None, last: date | None) -> DateRange:
 
 
 def _session(session: AnySession | None) -> AnySession:
-    return session if session is not None else db.session
+    """Every dashboard query's session: the read replica's when one is configured (portal/db.py)."""
+    return session if session is not None else report_session()
 
 
 # ---- today --------------------------------------------------------------------

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from .. import clinic_time, validation
 from ..auth.access import current_actor, public, roles
 from ..auth.roles import ADMINS, ALL_STAFF, DESK
+from ..db import report_session
 from ..domain import DomainError
 from ..errors import fail
 from ..extensions import csrf, db
@@ -342,14 +343,14 @@ def _report_day() -> date:
 @bp.route("/report")
 @roles(DESK)
 def day_report():
-    report = queries.day_report(_db(), _report_day())
+    report = queries.day_report(report_session(), _report_day())  # a report: the read replica, if any
     return render("payments/report.html", report=report, clinic_name=current_app.config["CLINIC_NAME"])
 
 
 @bp.route("/report.csv")
 @roles(DESK)
 def day_report_csv():
-    report = queries.day_report(_db(), _report_day())
+    report = queries.day_report(report_session(), _report_day())  # a report: the read replica, if any
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["section", "item", "count", "amount_ksh", "reversed_ksh"])

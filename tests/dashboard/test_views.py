@@ -49,6 +49,7 @@ def _table(page: str, report: str) -> str:
     return section.group(0)
 
 
+@pytest.mark.pgbouncer  # run again through PgBouncer by make test
 def test_the_page_shows_the_figures_as_charts_and_tables(login_as, clinic):
     page = login_as("admin").get("/dashboard/", query_string=RANGE).get_data(as_text=True)
     status = _table(page, "today-by-status")
@@ -81,6 +82,7 @@ def test_the_charts_draw_bars_to_scale(login_as, clinic):
     assert widths == ["142.5", "190.0"]  # 37.5% and 50% of a 380-wide full bar
 
 
+@pytest.mark.pgbouncer  # run again through PgBouncer by make test
 def test_viewing_aggregates_writes_no_audit_event(login_as, clinic, database_url):
     client = login_as("admin")
     before = count_rows(database_url, "audit_event")
@@ -126,6 +128,7 @@ def _csv(response) -> list[list[str]]:
     return list(csv.reader(io.StringIO(response.get_data(as_text=True))))
 
 
+@pytest.mark.pgbouncer  # run again through PgBouncer by make test
 def test_each_export_is_a_csv_download_of_the_same_figures(login_as, clinic):
     client = login_as("admin")
     for report in REPORTS:

@@ -42,6 +42,7 @@ def test_phones_typed_the_kenyan_ways_are_stored_as_e164(app, desk, typed):
         assert patient.consent_data_processing is True
 
 
+@pytest.mark.pgbouncer  # run again through PgBouncer by make test
 def test_file_numbers_come_from_the_sequence_and_are_never_reused(app, desk):
     assert desk(phone="0711 000 001").status_code == 204
     with app.app_context():
@@ -54,6 +55,7 @@ def test_file_numbers_come_from_the_sequence_and_are_never_reused(app, desk):
         assert int(second.file_number[3:]) == int(first.file_number[3:]) + 1
 
 
+@pytest.mark.pgbouncer  # run again through PgBouncer by make test
 def test_all_fields_are_saved(app, desk):
     response = desk(middle_name="Njeri", email="Wanjiru@Example.co.ke", national_id="a1234567",
                     address="Kilimani, Nairobi\nP.O. Box 1", next_of_kin_name="Peter Kamau",
@@ -201,6 +203,7 @@ def test_stale_edit_is_refused_with_the_current_values(app, desk):
         assert db.session.get(Patient, patient_id).allergies == "Latex"
 
 
+@pytest.mark.pgbouncer  # run again through PgBouncer by make test
 def test_concurrent_edits_on_the_same_version_one_wins(app, desk):
     desk()
     patient_id = registered_id(app)
@@ -260,6 +263,7 @@ def test_edit_with_a_missing_or_wrong_version_changes_nothing(app, desk, version
         assert db.session.get(Patient, patient_id).allergies is None
 
 
+@pytest.mark.pgbouncer  # run again through PgBouncer by make test
 def test_two_desks_registering_the_same_person_at_once_see_the_duplicate(app, staff):
     """Real threads on real connections: exactly one registration is saved without a reason."""
     barrier = threading.Barrier(2)

@@ -77,6 +77,7 @@ def test_name_with_date_of_birth_narrows(app, clinic, register):
     assert names(app, "wanjiru 17/05/1990") == ["Wanjiru Nyambura"]
 
 
+@pytest.mark.pgbouncer  # run again through PgBouncer by make test
 def test_exact_file_number_ranks_before_phone_endings(app, clinic, register):
     digits = clinic["Kevin"].removeprefix("KL-")
     # Peter's phone ends in Kevin's file number digits; the file number comes first.
@@ -102,6 +103,7 @@ def test_metacharacters_are_literal_and_harmless(app, clinic, term):
     assert names(app, term) == []
 
 
+@pytest.mark.pgbouncer  # run again through PgBouncer by make test
 def test_never_more_than_the_limit(app, register):
     for index in range(MAX_RESULTS + 7):
         register(first_name="John", last_name="Kamau", phone=f"0722 {index:06d}",
@@ -113,6 +115,7 @@ def test_never_more_than_the_limit(app, register):
     assert len(names(app, "1980-01-01")) == MAX_RESULTS
 
 
+@pytest.mark.pgbouncer  # run again through PgBouncer by make test
 def test_search_endpoint_as_you_type(app, client, clinic, login_as):
     login_as("doctor")
     fragment = client.get("/patients/?q=0712%20345%20678", headers={"HX-Request": "true"})

@@ -12,6 +12,8 @@ from portal.payments import services
 from tests.helpers import race
 from tests.payments.conftest import figures, pay, scalar
 
+pytestmark = pytest.mark.pgbouncer  # run again through PgBouncer by make test
+
 
 def _kind(outcome) -> str:
     if isinstance(outcome, dict):

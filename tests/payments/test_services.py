@@ -10,6 +10,8 @@ from portal.idempotency import new_key
 from portal.payments import services
 from tests.payments.conftest import figures, pay, scalar
 
+pytestmark = pytest.mark.pgbouncer  # run again through PgBouncer by make test
+
 
 def test_one_bill_per_visit_opened_twice_is_the_same_bill(app, visit, desk):
     with app.app_context():

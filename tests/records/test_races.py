@@ -11,6 +11,8 @@ from tests.helpers import admin_connection, race
 
 from .helpers import doctor, started
 
+pytestmark = pytest.mark.pgbouncer  # run again through PgBouncer by make test
+
 THREADS = 16
 
 

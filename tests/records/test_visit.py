@@ -3,11 +3,15 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from portal.extensions import db
 from portal.models import Appointment, Consultation
 from tests.helpers import admin_connection, count_rows, csrf_from
 
 from .helpers import signed, started
+
+pytestmark = pytest.mark.pgbouncer  # run again through PgBouncer by make test
 
 HX = {"HX-Request": "true"}
 

@@ -14,6 +14,8 @@ from portal.schedule.services import SlotTaken
 from tests.factories import book, make_slots
 from tests.helpers import assert_invariants, call, count
 
+pytestmark = pytest.mark.pgbouncer  # run again through PgBouncer by make test
+
 
 def test_book_marks_slots_and_records_who(app, staff, slots, patients):
     doctor, ids = next(iter(slots.items()))

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
+
 from portal.actor import Actor
 from portal.extensions import db
 from portal.idempotency import new_key
@@ -10,6 +12,8 @@ from portal.schedule import services
 from portal.schedule.services import ScheduleError, SlotTaken
 from tests.factories import make_slots
 from tests.helpers import assert_invariants, count, race
+
+pytestmark = pytest.mark.pgbouncer  # run again through PgBouncer by make test
 
 THREADS = 16
 ROUNDS = 50
