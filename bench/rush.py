@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import html
+import json
 import os
 import random
 import re
@@ -60,7 +61,7 @@ TASK_THINK_S = (1.0, 4.0)   # between two tasks
 TYPING_S = 0.4              # between two keystroke searches (the form's hx-trigger delay is 300 ms)
 NOTE_AUTOSAVES = 3          # autosaves per consultation note (hx-trigger "input changed delay:1200ms")
 POLL_S = 10                 # the day grid's and the waiting room's hx-trigger "every 10s"
-TODAY_VISITS_PER_DOCTOR = 150
+TODAY_VISITS_PER_DOCTOR = 40  # the rush goes through a day at many times real speed
 VISIT_MINUTES = 2
 
 TARGET_RPS, TARGET_P95_MS = 300, 150
@@ -599,11 +600,10 @@ def prepare(url: str, desks: int, nurses: int) -> Clinic:
         services = [row[0] for row in conn.execute("SELECT id FROM service WHERE code LIKE 'RUSH-%%'")]
         doctors = dict(conn.execute("SELECT d.id, u.username FROM doctor d JOIN staff_user u ON u.id = d.user_id "
                                     "WHERE d.is_active ORDER BY d.id").fetchall())
-        rows = conn.execute(  # a run before this one today left visits nobody checked in: used first
-            "SELECT id, doctor_id, patient_id FROM appointment WHERE reason = 'Rush visit' AND status = 'booked' "
-            "AND starts_at >= %s AND starts_at < %s", (day_start, day_end)).fetchall()
-        if len(rows) < TODAY_VISITS_PER_DOCTOR * len(doctors) // 2:
-            rows += add_todays_visits(conn, rng, day_start, day_end)
+        # Visits an earlier run on this database left unseen go, so today holds one run's visits.
+        conn.execute("DELETE FROM appointment WHERE reason = 'Rush visit' AND status = 'booked' "
+                     "AND starts_at >= %s AND starts_at < %s", (day_start, day_end))
+        rows = add_todays_visits(conn, rng, day_start, day_end)
         today_visits = deque(rng.sample(rows, len(rows)))
         print(f"  staff, prices and today's visits: {time.perf_counter() - started:.0f}s", flush=True)
         free_slots: dict[date, list[tuple[int, int]]] = defaultdict(list)
@@ -628,14 +628,14 @@ def prepare(url: str, desks: int, nurses: int) -> Clinic:
 
 # ---- figures from outside the load -----------------------------------------------------------
 
-def scrape(base_url: str) -> dict[str, float]:
-    """The app's /metrics: pool waits and timeouts, and 5xx by the app's own count."""
-    from harness import Client
-    client = Client(base_url)
+async def scrape(base_url: str) -> dict[str, float]:
+    """The app's /metrics: pool waits and timeouts, and 5xx by the app's own count (on the loop: never blocks it)."""
+    parts = urlsplit(base_url)
+    browser = Browser(parts.hostname or "127.0.0.1", parts.port or 80, Recorder())
     try:
-        text = client.get("/metrics").body
+        text = (await browser.get("metrics", "/metrics")).body
     finally:
-        client.close()
+        browser.close()
     figures: dict[str, float] = defaultdict(float)
     for line in text.splitlines():
         if line.startswith("#") or not line.strip():
@@ -744,21 +744,37 @@ def invariants(url: str, since) -> dict[str, int]:
 
 # ---- the run ---------------------------------------------------------------------------------
 
-async def log_in(screens: list[Screen], at_once: int = 4) -> None:
+async def log_in(screens: list[Screen], sessions_path: str, at_once: int = 4) -> None:
     """Sign every account in once (argon2 makes it the costliest request; done before the clock starts);
-    screens of one account share its session, as a person's tabs do."""
+    screens of one account share its session, as a person's tabs do. Sessions a run before this one
+    opened on the same database are used again while the server still accepts them (a shift lasts
+    12 hours), which saves the sign-ins on a loaded machine."""
     gate = asyncio.Semaphore(at_once)
     by_account: dict[str, list[Screen]] = defaultdict(list)
     for screen in screens:
         by_account[screen.username].append(screen)
+    try:
+        with open(sessions_path) as handle:
+            kept = json.load(handle)
+    except (OSError, ValueError):
+        kept = {}
 
     async def one(tabs: list[Screen]) -> None:
+        browser = tabs[0].browser
         async with gate:
-            await tabs[0].browser.login(tabs[0].username)
+            if tabs[0].username in kept:
+                browser.cookies = dict(kept[tabs[0].username])
+                page = await browser.get("login", "/account")
+                browser.csrf = csrf_of(page.body) if page.status == 200 and "csrf_token" in page.body else ""
+            if not browser.csrf:
+                browser.cookies = {}
+                await browser.login(tabs[0].username)
         for tab in tabs[1:]:
             tab.browser.cookies, tab.browser.csrf = dict(tabs[0].browser.cookies), tabs[0].browser.csrf
 
     await asyncio.gather(*(one(tabs) for tabs in by_account.values()))
+    with open(sessions_path, "w") as handle:
+        json.dump({name: tabs[0].browser.cookies for name, tabs in by_account.items()}, handle)
 
 
 def build_screens(users: int, clinic: Clinic, server: Gunicorn, recorder: Recorder, stop_at: float,
@@ -809,7 +825,7 @@ async def rush(args, url: str, clinic: Clinic, server: Gunicorn, desks: int, nur
     screens = build_screens(args.users, clinic, server, recorder, stop_at, desks, nurses, args.screens_per_login)
     seen = {screen.doctor_id for screen in screens if isinstance(screen, DoctorScreen)}
     clinic.today_visits = deque(visit for visit in clinic.today_visits if visit[1] in seen)  # a doctor to see them
-    await log_in(screens)
+    await log_in(screens, os.path.join(ROOT, "instance", f"rush-sessions-{urlsplit(url).path.strip('/')}.json"))
     await open_shifts([s for s in screens if isinstance(s, Desk)])
     print(f"{len(screens)} screens signed in and desks' shifts opened in {time.perf_counter() - loop_started:.0f}s",
           flush=True)
@@ -822,9 +838,9 @@ async def rush(args, url: str, clinic: Clinic, server: Gunicorn, desks: int, nur
 
     async def marks() -> tuple[dict, dict, dict, dict, str]:
         await asyncio.sleep(max(0.0, window[0] - time.perf_counter()))
-        first_cpu, first_metrics = meter.sample(), scrape(server.base_url)
+        first_cpu, first_metrics = meter.sample(), await scrape(server.base_url)
         await asyncio.sleep(max(0.0, window[1] - time.perf_counter()))
-        last_cpu, last_metrics = meter.sample(), scrape(server.base_url)
+        last_cpu, last_metrics = meter.sample(), await scrape(server.base_url)
         return first_cpu, last_cpu, first_metrics, last_metrics, load_average()
 
     measuring = asyncio.create_task(marks())
