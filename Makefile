@@ -49,6 +49,7 @@ bench: install
 	$(PY) bench/dashboard.py
 	$(PY) bench/grid.py
 	$(PY) bench/audit.py
+	$(PY) bench/rush.py
 
 db-stop: install
 	$(PY) -c "from portal.embedded import stop_server; stop_server('instance')"
