@@ -2,12 +2,12 @@
 never edited; the bill's totals leave voided lines and their discounts out
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 """
 from alembic import op
 
 revision = '0012'
-down_revision = '0010'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 

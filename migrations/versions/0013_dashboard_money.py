@@ -2,13 +2,13 @@
 balances; appointments counted by UTC quarter hour, status and canceller in a summary kept by triggers
 
 Revision ID: 0013
-Revises: 0010
+Revises: 0012
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0013'
-down_revision = '0010'
+down_revision = '0012'
 branch_labels = None
 depends_on = None
 

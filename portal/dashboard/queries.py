@@ -360,6 +360,12 @@ WITH void_bill AS (  -- few: a bill is voided only while nothing is paid on it
     LEFT JOIN bill_line l ON l.id = d.bill_line_id
     WHERE d.created_at >= :start AND d.created_at < :end AND d.bill_id NOT IN (SELECT id FROM void_bill)
     GROUP BY l.service_id
+    UNION ALL  -- a charge voided by mistake leaves, with its discounts, on the day of its void
+    SELECT l.service_id, -sum(l.quantity), -sum(l.line_cents),
+           -coalesce(sum((SELECT sum(d.amount_cents) FROM bill_discount d WHERE d.bill_line_id = l.id)), 0)
+    FROM bill_line_void v JOIN bill_line l ON l.id = v.bill_line_id
+    WHERE v.created_at >= :start AND v.created_at < :end AND v.bill_id NOT IN (SELECT id FROM void_bill)
+    GROUP BY l.service_id
 ), per_service AS (
     SELECT GROUPING(service_id) AS level, service_id, sum(quantity) AS quantity, sum(charged) AS charged,
            sum(discounted) AS discounted
