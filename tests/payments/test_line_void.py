@@ -7,8 +7,8 @@ import pytest
 from portal.domain import Conflict, Forbidden
 from portal.idempotency import new_key
 from portal.payments import services
-from tests.conftest import admin_connection
-from tests.payments.conftest import figures, pay, race, scalar
+from tests.helpers import admin_connection, race
+from tests.payments.conftest import figures, pay, scalar
 from tests.payments.test_pages import HX, form_of, page
 
 
