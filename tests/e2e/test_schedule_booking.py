@@ -193,6 +193,7 @@ def test_admin_unticks_active_and_reception_is_told_what_to_move(new_page, base_
     admin.click("details.profile summary")
     profile = admin.locator("details.profile form")
     profile.locator("input[name=is_active]").uncheck()
+    admin.once("dialog", lambda dialog: dialog.accept())  # "Stop this doctor taking appointments?"
     profile.locator("button[type=submit]").click()
     admin.locator("#flash", has_text="1 future appointment(s) with this doctor must move").wait_for()
 
