@@ -166,6 +166,13 @@ def book(app, slot_ids, patient_id, reason: str | None = "check-up", user_id: in
             db.session.remove()
 
 
+def today_at(hours_from_now: float = 0, minutes: int = 30) -> datetime:
+    """Now plus an offset, kept inside the clinic's today: a run just after midnight still makes today's visits."""
+    start, end = clinic_time.day_bounds(clinic_time.today())
+    at = clinic_time.now().replace(microsecond=0) + timedelta(hours=hours_from_now)
+    return min(max(at, start), end - timedelta(minutes=minutes))
+
+
 def make_appointment(app, patient_id: int, doctor_id: int, starts_at: datetime, minutes: int = 30,
                      status: str = "booked", **fields) -> int:
     """An appointment row without slots (history, other days' lists), as the seeders write it; returns the id."""

@@ -1,7 +1,7 @@
 """Payments fixtures: a patient with a checked-in visit, a price list, a bill, open shifts, racing apps."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import text
@@ -12,6 +12,7 @@ from portal.idempotency import new_key
 from portal.models import Appointment, Doctor, Patient, Service
 from portal.payments import services
 from portal.payments.forms import PaymentInput
+from tests.factories import today_at
 
 
 @pytest.fixture
@@ -30,7 +31,7 @@ def visit(app, staff):
                           phone="+254712000001")
         db.session.add_all([doctor, patient])
         db.session.flush()
-        start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=1)
+        start = today_at(-1)
         visit = Appointment(patient_id=patient.id, doctor_id=doctor.id, starts_at=start,
                             ends_at=start + timedelta(minutes=30), status="checked_in")
         db.session.add(visit)

@@ -36,8 +36,9 @@ def make_patient(app, first_name: str = "Amina", allergies: str | None = "Penici
 
 def make_appointment(app, patient_id: int, doctor_id: int, status: str = "checked_in",
                      hours_from_now: float = 0) -> int:
-    """An appointment starting `hours_from_now`, arrived when it is checked in or in consultation."""
-    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(hours=hours_from_now)
+    """An appointment `hours_from_now` (within an hour: kept today), arrived when checked in or in consultation."""
+    start = factories.today_at(hours_from_now) if abs(hours_from_now) <= 1 else \
+        datetime.now(timezone.utc).replace(microsecond=0) + timedelta(hours=hours_from_now)
     arrived = start if status in ("checked_in", "in_consultation") else None
     return factories.make_appointment(app, patient_id, doctor_id, start, status=status, arrived_at=arrived)
 
