@@ -69,6 +69,11 @@ def at_local(day: date, clock: time) -> datetime:
     return datetime.combine(day, clock, tzinfo=zone()).astimezone(timezone.utc)
 
 
+def is_fixed() -> bool:
+    """True while a test has fixed the clock."""
+    return _fixed_now is not None
+
+
 def set_clock(at: datetime | None) -> None:
     """Fix "now" at an aware instant (None: back to the real clock)."""
     global _fixed_now

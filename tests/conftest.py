@@ -14,7 +14,7 @@ import pytest
 from flask_migrate import upgrade
 from sqlalchemy import text
 
-from portal import create_app
+from portal import clinic_time, create_app
 from portal.extensions import db
 from tests import factories, servers
 from tests.helpers import (
@@ -126,6 +126,15 @@ def _truncate_statements() -> list[str]:
     return [f"ALTER TABLE audit_event DISABLE TRIGGER {AUDIT_TRUNCATE_TRIGGER}",
             f"TRUNCATE {tables} RESTART IDENTITY CASCADE",
             f"ALTER TABLE audit_event ENABLE TRIGGER {AUDIT_TRUNCATE_TRIGGER}"]
+
+
+@pytest.fixture(autouse=True)
+def real_clock_after():
+    """A test that leaves the clock fixed fails here, instead of every later test seeing its day."""
+    yield
+    if clinic_time.is_fixed():
+        clinic_time.set_clock(None)
+        pytest.fail("the test left clinic_time's clock fixed")
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,7 @@ from html.parser import HTMLParser
 import pytest
 from flask import abort
 
-from portal import ROOT
+from portal import ROOT, clinic_time
 from portal.errors import fail
 from portal.web import redirect_to, render, wants_fragment
 from tests.helpers import add_route
@@ -332,7 +332,9 @@ def test_filters_and_form_macros_render(app):
             "{{ day|clinic_date }}|{{ at|clinic_datetime }}|{{ day|long_date }}|{{ 'pending_review'|status_label }}"
             "|{{ 'no_show'|status_label }}",
             day=date(1990, 5, 17), at=datetime(2026, 12, 2, 11, 5, tzinfo=timezone.utc))
-        assert rendered == "17 May 1990|02 Dec 2026 14:05|Thu 17 May 1990|pending doctor review|no show"
+        at_clinic = clinic_time.local(datetime(2026, 12, 2, 11, 5, tzinfo=timezone.utc))  # 14:05 in Nairobi
+        assert rendered == (f"17 May 1990|{at_clinic:%d %b %Y %H:%M}|Thu 17 May 1990|pending doctor review"
+                            "|no show")
         form = render_template_string(
             '{% from "macros/forms.html" import csrf_field, field, money %}'
             '{{ csrf_field() }}{{ field("username", "Username", "amina", "Taken.", attrs={"maxlength": 64}) }}'

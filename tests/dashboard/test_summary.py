@@ -59,16 +59,19 @@ def test_concurrent_bookings_of_one_quarter_hour_keep_the_summary_exact(app, doc
 
     def book(index: int) -> None:
         try:
-            with app.app_context(), clinic_time.frozen(at(DAY, 6)):
+            with app.app_context():
                 services.book([slots[index]], patients[index], "check-up", desk, new_key())
                 db.session.remove()
         except Exception as error:  # reported below
             errors.append(error)
 
-    threads = [threading.Thread(target=book, args=(index,)) for index in range(len(slots))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    # The clock is one per process: frozen once here, not in each thread (two threads restoring
+    # each other's "before" left it fixed for every later test).
+    with clinic_time.frozen(at(DAY, 6)):
+        threads = [threading.Thread(target=book, args=(index,)) for index in range(len(slots))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
     assert errors == []
     assert assert_summary_matches(app) == {(at(DAY, 8), "booked", ""): 2}

@@ -43,7 +43,9 @@ def test_weekly_hours_become_slots_in_clinic_time(app, doctors):
         first = db.session.scalar(text("SELECT min(starts_at) FROM slot WHERE doctor_id = :d AND starts_at >= :s"),
                                   {"d": doctors[0], "s": clinic_time.day_bounds(day)[0]})
         db.session.remove()
-    assert first.utcoffset() == timedelta(0) and first.hour == 5  # 08:00 in Nairobi is 05:00 UTC
+    with app.app_context():
+        eight = clinic_time.at_local(day, time(8))  # 08:00 in the clinic's zone (in Nairobi 05:00 UTC)
+    assert first.utcoffset() == timedelta(0) and first == eight
     last_day = later(app, 8 * 7 - 1)
     assert len(day_slots(app, doctors[0], last_day)) == 7
     assert day_slots(app, doctors[0], later(app, 8 * 7)) == []  # the window is 8 weeks
