@@ -399,6 +399,13 @@ def _restore_secondary(cursor, table: str, indexes: list[str], foreign_keys: lis
 
 # ---- the command ------------------------------------------------------------------
 
+def require_schema(cursor) -> None:
+    """Refuse, with the command that fixes it, a database that has not been migrated."""
+    cursor.execute("SELECT to_regclass('patient') IS NOT NULL")
+    if not cursor.fetchone()[0]:
+        raise SeedError("This database has no Kliniki tables yet: run `flask --app wsgi db upgrade` first.")
+
+
 def database_has_clinic_data(cursor) -> bool:
     cursor.execute("SELECT EXISTS (SELECT 1 FROM patient) OR EXISTS (SELECT 1 FROM appointment) "
                    "OR EXISTS (SELECT 1 FROM doctor)")
@@ -435,6 +442,7 @@ def seed_clinic(patients: int, appointments: int, doctors: int = 40, add: bool =
         assert raw is not None
         cursor = raw.cursor()
         cursor.execute("SET LOCAL statement_timeout = 0")
+        require_schema(cursor)
         if not add and database_has_clinic_data(cursor):
             raise SeedError("This database already holds doctors, patients or appointments; "
                             "use --add to add to it.")

@@ -110,7 +110,7 @@ def note_view(session: Session, consultation: Consultation) -> NoteView:
                                          .where(Prescription.consultation_id == consultation.id)))
     lines = list(session.execute(select(ConsultationService, Service).join(Service)
                                  .where(ConsultationService.consultation_id == consultation.id)
-                                 .order_by(ConsultationService.id)).tuples())
+                                 .order_by(ConsultationService.id)))
     addenda = list(session.scalars(select(Addendum).where(Addendum.consultation_id == consultation.id)
                                    .order_by(Addendum.at, Addendum.id).limit(200)))
     diagnoses.sort(key=lambda d: (not d.is_primary, d.id))
@@ -163,7 +163,7 @@ def timeline(session: Session, patient_id: int, cursor: str | None, limit: Any, 
     after = parse_time_cursor(cursor)
     if after is not None:
         stmt = stmt.where(tuple_(Consultation.created_at, Consultation.id) < tuple_(*after))
-    rows = list(session.execute(stmt.limit(size + 1)).tuples())
+    rows = list(session.execute(stmt.limit(size + 1)))
     more = len(rows) > size
     rows = rows[:size]
     visits = [TimelineVisit(c, starts_at, name) for c, starts_at, name in rows]

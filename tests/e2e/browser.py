@@ -93,9 +93,12 @@ def pdf_page_texts(pdf: bytes) -> list[str]:
     import zlib
 
     streams = []
-    for match in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.S):
+    # Each stream's bytes by its /Length: compressed data may itself end in "\r" (a pattern that
+    # stops at "\r?\nendstream" then cut the stream short and lost that page's text).
+    for match in re.finditer(rb"/Length (\d+)(?! \d+ R)[^>]*>>\s*stream\r?\n", pdf):
+        data = pdf[match.end():match.end() + int(match.group(1))]
         try:
-            streams.append(zlib.decompress(match.group(1)))
+            streams.append(zlib.decompress(data))
         except zlib.error:
             continue
     glyphs: dict[int, str] = {}

@@ -1,16 +1,18 @@
 """The clinic-scale seeder: realistic rows, no double booking, slots consistent, refuses non-empty."""
 import re
+import uuid
 
 import psycopg
 import pytest
 from sqlalchemy import select, text
 
+from portal import create_app
 from portal.extensions import db
 from portal.models import Consultation
 from portal.records import queries as record_queries
 from portal.seed import DEMO_PASSWORD
 from portal.seeding import SeedError, seed_clinic
-from tests.helpers import login
+from tests.helpers import TEST_CONFIG, login, with_database
 
 
 def scalar(sql: str):
@@ -172,3 +174,18 @@ def test_seeded_visits_have_signed_notes_that_verify_and_bills_that_add_up(app, 
     assert bill_page.status_code == 200 and re.search(r"R-\d{4}-\d{6}", bill_page.get_data(as_text=True))
     assert desk_client.get("/payments/shifts").status_code == 200
     assert desk_client.get("/payments/report").status_code == 200
+
+
+def test_seed_on_an_unmigrated_database_names_the_command_that_fixes_it(postgres_server):
+    name = f"kliniki_unmigrated_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(with_database(postgres_server, "postgres"), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        app = create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": with_database(postgres_server, name)})
+        result = app.test_cli_runner().invoke(app.cli, ["seed", "--patients", "10", "--appointments", "10"])
+        assert result.exit_code == 1 and "flask --app wsgi db upgrade" in result.output, result.output
+        with app.app_context():
+            db.engine.dispose()
+    finally:
+        with psycopg.connect(with_database(postgres_server, "postgres"), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
