@@ -406,6 +406,15 @@ def require_schema(cursor) -> None:
         raise SeedError("This database has no Kliniki tables yet: run `flask --app wsgi db upgrade` first.")
 
 
+def unused_run_tag(cursor, rng: random.Random) -> str:
+    """The tag in this load's usernames: repeatable for a seed, never one an earlier load used."""
+    while True:
+        run = f"{rng.randrange(36 ** 4):04x}"
+        cursor.execute("SELECT NOT EXISTS (SELECT 1 FROM staff_user WHERE username LIKE %s)", (f"%.{run}.%",))
+        if cursor.fetchone()[0]:
+            return run
+
+
 def database_has_clinic_data(cursor) -> bool:
     cursor.execute("SELECT EXISTS (SELECT 1 FROM patient) OR EXISTS (SELECT 1 FROM appointment) "
                    "OR EXISTS (SELECT 1 FROM doctor)")
@@ -427,7 +436,6 @@ def seed_clinic(patients: int, appointments: int, doctors: int = 40, add: bool =
     signed = int(appointments * SIGNED_SHARE) if signed is None else signed
     payments = int(appointments * PAYMENTS_PER_APPOINTMENT) if payments is None else payments
     rng = random.Random(seed)
-    run = f"{rng.randrange(36 ** 4):04x}"
     zone = ZoneInfo(clinic_time.zone_name())
     report, started = SeedReport(), clock.perf_counter()
 
@@ -446,6 +454,7 @@ def seed_clinic(patients: int, appointments: int, doctors: int = 40, add: bool =
         if not add and database_has_clinic_data(cursor):
             raise SeedError("This database already holds doctors, patients or appointments; "
                             "use --add to add to it.")
+        run = unused_run_tag(cursor, rng)
         now = datetime.now(timezone.utc)
         today = now.astimezone(zone).date()
         mark = started

@@ -81,14 +81,17 @@ def test_refuses_a_database_with_clinic_data_unless_adding(app):
 def test_seed_command(app):
     runner = app.test_cli_runner()
     result = runner.invoke(app.cli, ["seed", "--patients", "200", "--appointments", "500", "--doctors", "3",
-                                     "--no-records", "--no-payments"])
+                                     "--no-records", "--no-payments", "--random-seed", "5"])
     assert result.exit_code == 0, result.output
     assert "Loaded 200 patients, 3 doctors" in result.output
     assert "Signed" not in result.output
     more = runner.invoke(app.cli, ["seed", "--add", "--patients", "0", "--appointments", "0", "--doctors", "0",
-                                   "--signed", "40", "--payments", "300"])
+                                   "--signed", "40", "--payments", "300", "--random-seed", "5"])
     assert more.exit_code == 0, more.output
     assert "Signed 40 consultations" in more.output
+    same_seed = runner.invoke(app.cli, ["seed", "--add", "--patients", "0", "--appointments", "0", "--doctors", "0",
+                                        "--signed", "10", "--payments", "0", "--random-seed", "5"])
+    assert same_seed.exit_code == 0, same_seed.output  # its nurses' usernames differ from the last load's
     with app.app_context():
         assert scalar("SELECT count(*) FROM doctor") == 3 and scalar("SELECT count(*) FROM patient") == 200
         assert scalar("SELECT count(*) FROM bill") == scalar(
