@@ -250,16 +250,18 @@ WAITING_SQL = """
     ORDER BY s.doctor_name, s.arrived_at NULLS LAST, s.starts_at, s.id
 """
 
-# Booked today and not arrived yet: checked in from the waiting room in one click.
+# Booked today and not arrived yet, by time, for one-click check-in: the first EXPECTED_SHOWN (the
+# day list has them all) and how many there are in all.
+EXPECTED_SHOWN = 50
 EXPECTED_SQL = """
     SELECT a.id, a.status, a.starts_at, a.doctor_id, d.name AS doctor_name,
-           p.id AS patient_id, p.first_name, p.last_name, p.file_number
+           p.id AS patient_id, p.first_name, p.last_name, p.file_number, count(*) OVER () AS expected_in_all
     FROM appointment a
     JOIN doctor d ON d.id = a.doctor_id
     JOIN patient p ON p.id = a.patient_id
     WHERE a.starts_at >= :start AND a.starts_at < :end AND a.status IN ('booked', 'confirmed')
     ORDER BY a.starts_at, d.name, a.id
-    LIMIT 200
+    LIMIT :shown
 """
 
 # What the room shows beyond the day grid's version: the readings taken (a reading moves a patient
@@ -289,10 +291,11 @@ def waiting_room(session: Session) -> list[Any]:
             for row in rows]
 
 
-def expected_today(session: Session) -> list[Any]:
-    """Today's booked patients who have not arrived, by time (bounded)."""
+def expected_today(session: Session) -> tuple[list[Any], int]:
+    """Today's first booked patients who have not arrived, by time, and how many there are in all."""
     start, end = clinic_time.day_bounds(clinic_time.today())
-    return list(session.execute(text(EXPECTED_SQL), {"start": start, "end": end}).all())
+    rows = list(session.execute(text(EXPECTED_SQL), {"start": start, "end": end, "shown": EXPECTED_SHOWN}))
+    return rows, rows[0].expected_in_all if rows else 0
 
 
 def waiting_room_version(session: Session) -> str:

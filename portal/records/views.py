@@ -470,7 +470,7 @@ def _waiting_room(status: int = 200):
     session = db.session()
     version = queries.waiting_room_version(session)  # read first: a change meanwhile shows at the next poll
     rows = queries.waiting_room(session)
-    expected = queries.expected_today(session)
+    expected, expected_in_all = queries.expected_today(session)
     if not wants_fragment():  # the page is audited once, not every poll
         record_access(current_actor(), "records.waiting_room.view",
                       [item["row"].patient_id for item in rows] + [row.patient_id for row in expected], "day")
@@ -478,7 +478,7 @@ def _waiting_room(status: int = 200):
     for item in rows:
         doctors.setdefault(item["row"].doctor_name, []).append(item)
     return render("records/waiting_room.html", block="room", status=status, doctors=doctors, expected=expected,
-                  version=version, poll_seconds=WAITING_POLL_SECONDS)
+                  expected_in_all=expected_in_all, version=version, poll_seconds=WAITING_POLL_SECONDS)
 
 
 @bp.route("/waiting-room")

@@ -130,19 +130,26 @@ NEEDS_RESCHEDULING_SQL = f"""
       SELECT a.id, a.starts_at, d.name AS doctor, p.first_name || ' ' || p.last_name AS patient,
              a.status, t.reason, a.patient_id
       FROM time_off t
-      JOIN appointment a ON a.doctor_id = t.doctor_id
-           AND a.starts_at >= (CAST(t.starts_on AS timestamp) AT TIME ZONE :tz)
-           AND a.starts_at < (CAST(t.ends_on + 1 AS timestamp) AT TIME ZONE :tz)
-      JOIN doctor d ON d.id = a.doctor_id JOIN patient p ON p.id = a.patient_id
-      WHERE t.ends_on >= :today AND a.status IN ('pending_review', 'booked', 'confirmed')
-        AND a.starts_at > :now AND (CAST(:doctor AS bigint) IS NULL OR t.doctor_id = :doctor)
+      JOIN doctor d ON d.id = t.doctor_id
+      -- Per time off, its doctor's appointments by (doctor, start): LIMIT keeps the planner from
+      -- flattening this into a scan of every future appointment joined afterwards.
+      CROSS JOIN LATERAL (
+        SELECT a.id, a.starts_at, a.status, a.patient_id FROM appointment a
+        WHERE a.doctor_id = t.doctor_id AND a.status IN ('pending_review', 'booked', 'confirmed')
+          AND a.starts_at >= (CAST(t.starts_on AS timestamp) AT TIME ZONE :tz)
+          AND a.starts_at < (CAST(t.ends_on + 1 AS timestamp) AT TIME ZONE :tz) AND a.starts_at > :now
+        ORDER BY a.starts_at LIMIT :limit) a
+      JOIN patient p ON p.id = a.patient_id
+      WHERE t.ends_on >= :today AND (CAST(:doctor AS bigint) IS NULL OR t.doctor_id = :doctor)
       UNION ALL
       SELECT a.id, a.starts_at, d.name, p.first_name || ' ' || p.last_name, a.status, '{NO_LONGER_ACTIVE}', a.patient_id
       FROM doctor d
-      JOIN appointment a ON a.doctor_id = d.id AND a.starts_at > :now
+      CROSS JOIN LATERAL (
+        SELECT a.id, a.starts_at, a.status, a.patient_id FROM appointment a
+        WHERE a.doctor_id = d.id AND a.starts_at > :now AND a.status IN ('pending_review', 'booked', 'confirmed')
+        ORDER BY a.starts_at LIMIT :limit) a
       JOIN patient p ON p.id = a.patient_id
-      WHERE NOT d.is_active AND a.status IN ('pending_review', 'booked', 'confirmed')
-        AND (CAST(:doctor AS bigint) IS NULL OR d.id = :doctor)
+      WHERE NOT d.is_active AND (CAST(:doctor AS bigint) IS NULL OR d.id = :doctor)
       UNION ALL
       SELECT a.id, a.starts_at, d.name, p.first_name || ' ' || p.last_name, a.status, :outside_hours, a.patient_id
       FROM slot s

@@ -22,7 +22,7 @@ from ..models import Patient, Slot
 from ..models.schedule import Appointment, Doctor
 from ..patients import services as patient_services
 from ..patients.forms import LABELS, SEXES, parse_patient_form
-from ..web import redirect_to, render, render_fragment, wants_fragment
+from ..web import around_id, redirect_to, render, render_fragment, wants_fragment
 from . import availability, bp, queries, services
 from .services import ScheduleError, SlotTaken
 
@@ -56,15 +56,6 @@ def _can_book() -> bool:
 
 # ---- the day grid ---------------------------------------------------------------
 
-_ID_MARK = 987654321987  # stands for a cell's id while a link is built once for the whole grid
-
-
-def _around_id(endpoint: str, key: str, **values: object) -> tuple[str, str]:
-    """The text of `endpoint`'s URL before and after its `key` id (building 600 links one by one was slow)."""
-    before, _, after = url_for(endpoint, **{**values, key: _ID_MARK}).partition(str(_ID_MARK))  # type: ignore[arg-type]
-    return before, after
-
-
 class SlotUrls(NamedTuple):
     """The grid's two links, each as the text before and after its id."""
 
@@ -75,8 +66,8 @@ class SlotUrls(NamedTuple):
 def slot_urls(patient_id: int | None = None) -> SlotUrls:
     """The grid's links around their ids, built once for the page."""
     book_args = {"patient_id": patient_id} if patient_id else {}
-    return SlotUrls(_around_id("schedule.booking_form", "slot_id", **book_args),
-                    _around_id("schedule.appointment", "appointment_id"))
+    return SlotUrls(around_id("schedule.booking_form", "slot_id", **book_args),
+                    around_id("schedule.appointment", "appointment_id"))
 
 
 class CellDrawer:

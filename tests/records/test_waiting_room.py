@@ -121,3 +121,15 @@ def test_one_click_check_in_from_the_nurses_day_list(app, client, staff, doctors
     token = csrf_from(client.get("/schedule/list").get_data(as_text=True))
     refused = client.post(f"/schedule/appointments/{expected}/check-in", headers={"X-CSRFToken": token})
     assert refused.status_code == 403
+
+
+def test_not_arrived_yet_shows_the_next_fifty_and_counts_them_all(app, client, staff, doctors):
+    from portal.records.queries import EXPECTED_SHOWN
+    patient = make_patient(app, "Expected")
+    ids = [make_appointment(app, patient, doctors[index % 2], status="booked", hours_from_now=-0.9 + index / 60)
+           for index in range(EXPECTED_SHOWN + 5)]
+    assert login(client, "nurse1").status_code == 302
+    body = client.get("/records/waiting-room").get_data(as_text=True)
+    assert body.count("data-expected=") == EXPECTED_SHOWN
+    assert f'data-expected="{ids[0]}"' in body and f'data-expected="{ids[-1]}"' not in body  # earliest first
+    assert f"Not arrived yet ({EXPECTED_SHOWN + 5})" in body and f"has all {EXPECTED_SHOWN + 5}" in body
