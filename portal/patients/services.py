@@ -172,6 +172,10 @@ def update_patient(patient_id: int, expected_version: int, clean: dict, actor: A
                 raise DuplicatesFound(duplicates)
         patient = _versioned_update(patient_id, expected_version,
                                     {name: clean.get(name) for name in EDITABLE})
+        if {"first_name", "last_name"} & set(changed):
+            # The day grid shows the name on the patient's appointments: its version must change.
+            session.execute(update(Appointment).where(Appointment.patient_id == patient_id)
+                            .values(updated_at=func.now()))
         detail = {"fields": changed, "version": patient.version}
         if duplicates:
             detail.update(possible_duplicates=[p.file_number for p in duplicates], reason=reason)

@@ -140,8 +140,12 @@ def working_doctors(day: date, specialisation: str | None = None) -> list:
     return list(db.session.execute(stmt.order_by(Doctor.name, Doctor.id).limit(MAX_DOCTORS)))
 
 
-def day_grid(day: date, specialisation: str | None = None) -> DayGrid:
-    """Doctors working that day as columns (at most MAX_DOCTORS_ON_GRID), slot times as rows."""
+def day_grid(day: date, specialisation: str | None = None, version: str | None = None) -> DayGrid:
+    """Doctors working that day as columns (at most MAX_DOCTORS_ON_GRID), slot times as rows.
+
+    `version` is the day's, read before this (a change meanwhile then shows at the next poll).
+    """
+    version = day_version(day) if version is None else version
     start, end = clinic_time.day_bounds(day)
     working = working_doctors(day, specialisation)
     doctors = working[:MAX_DOCTORS_ON_GRID]
@@ -150,7 +154,7 @@ def day_grid(day: date, specialisation: str | None = None) -> DayGrid:
         {"start": start, "end": end, "doctors": [d.id for d in doctors], "limit": MAX_SLOTS_ON_GRID}).all()
     cells = {(cell.doctor_id, cell.starts_at): cell for cell in _cells(rows, clinic_time.now())}
     times = sorted({starts_at for _, starts_at in cells})
-    return DayGrid(day, doctors, times, cells, day_version(day), len(working), specialisation)
+    return DayGrid(day, doctors, times, cells, version, len(working), specialisation)
 
 
 def booked_cells(result) -> list[Cell]:
@@ -172,16 +176,21 @@ def cells_for(slot_ids: list[int]) -> list[Cell]:
     return _cells(rows, now)
 
 
+# What every cell shows, each slot's time and state and which are past at :now (the clinic's clock,
+# as the cells are drawn with), each appointment's state, and the doctors' names and specialisations.
 DAY_VERSION_SQL = """
         SELECT concat_ws('|',
           (SELECT count(*) || ':' || coalesce(sum(hashtextextended(
-                    s.id || ':' || s.status || ':' || coalesce(s.appointment_id, 0) || ':' || s.outside_hours, 0)), 0)
-                  || ':' || count(*) FILTER (WHERE s.starts_at <= now())
+                    s.id || ':' || s.starts_at || ':' || s.status || ':' || coalesce(s.appointment_id, 0)
+                    || ':' || s.outside_hours, 0)), 0)
+                  || ':' || count(*) FILTER (WHERE s.starts_at <= :now)
+                  || ':' || count(*) FILTER (WHERE s.ends_at <= :now)
            FROM slot s WHERE s.starts_at >= :start AND s.starts_at < :end),
           (SELECT count(*) || ':' || coalesce(sum(hashtextextended(
                     a.id || ':' || a.status || ':' || a.updated_at, 0)), 0)
            FROM appointment a WHERE a.starts_at >= :start AND a.starts_at < :end),
-          (SELECT count(*) || ':' || coalesce(sum(hashtextextended(d.id || ':' || d.name, 0)), 0)
+          (SELECT count(*) || ':' || coalesce(sum(hashtextextended(
+                    d.id || ':' || d.name || ':' || d.specialisation, 0)), 0)
            FROM doctor d WHERE d.is_active))"""
 
 
@@ -192,7 +201,7 @@ def day_version(day: date) -> str:
     day), so a poll costs no sort and no join however many appointments the clinic holds.
     """
     start, end = clinic_time.day_bounds(day)
-    return db.session.scalar(text(DAY_VERSION_SQL), {"start": start, "end": end})
+    return db.session.scalar(text(DAY_VERSION_SQL), {"start": start, "end": end, "now": clinic_time.now()})
 
 
 def appointment_with_history(appointment_id: int):

@@ -5,7 +5,7 @@ from datetime import date, timedelta
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
-from flask import current_app, flash, make_response, request, url_for
+from flask import current_app, flash, make_response, render_template, request, url_for
 from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import select
@@ -114,14 +114,36 @@ def _specialisation_arg(value: str | None) -> str | None:
     return value or None
 
 
-def _day_context(day: date, patient: Patient | None, specialisation: str | None) -> dict:
-    return {"day": day, "grid": queries.day_grid(day, specialisation), "patient": patient,
-            "patient_id": patient.id if patient else None,
-            # What the day's links and its poll carry besides the date.
-            "nav_args": {name: value for name, value in (("patient_id", patient.id if patient else None),
-                                                         ("spec", specialisation)) if value},
-            "poll_seconds": POLL_SECONDS, "today": clinic_time.today(),
-            "prev_day": day - timedelta(days=1), "next_day": day + timedelta(days=1)}
+def _nav_args(patient: Patient | None, specialisation: str | None) -> dict:
+    """What the day's links and its poll carry besides the date."""
+    return {name: value for name, value in (("patient_id", patient.id if patient else None),
+                                            ("spec", specialisation)) if value}
+
+
+MAX_CACHED_GRIDS = 500  # days x roles x patients being booked for; dropped whole when full, as _CELL_HTML
+_GRID_HTML = "kliniki_grid_html"
+
+
+def drawn_grid(day: date, patient: Patient | None, specialisation: str | None) -> tuple[Markup, list[int]]:
+    """The day grid's HTML and the patients it shows, drawn once per version of the day.
+
+    The version is read before the cells, so a change made between the two shows at the next poll.
+    What the HTML depends on besides the day's rows is in the key: the role (its links), the patient
+    being booked for and the specialisation. Reception's desks all polling one day share one drawing.
+    """
+    version = queries.day_version(day)
+    key = (day, version, current_user.role, patient.id if patient else None, specialisation)
+    cache = current_app.extensions.setdefault(_GRID_HTML, {})
+    drawn = cache.get(key)
+    if drawn is None:
+        grid = queries.day_grid(day, specialisation, version)
+        html = Markup(render_template("schedule/_grid.html", day=day, grid=grid,
+                                      patient_id=patient.id if patient else None,
+                                      nav_args=_nav_args(patient, specialisation), poll_seconds=POLL_SECONDS))
+        if len(cache) >= MAX_CACHED_GRIDS:
+            cache.clear()
+        drawn = cache[key] = (html, [cell.patient_id for cell in grid.cells.values() if cell.patient_id])
+    return drawn
 
 
 @bp.route("/")
@@ -132,15 +154,17 @@ def day():
     specialisation = _specialisation_arg(request.args.get("spec"))
     # Reception's to-do lists sit above the grid: the grid's poll neither shows nor reads them.
     desk = _can_book()
-    context = _day_context(day, patient, specialisation)
+    grid_html, shown = drawn_grid(day, patient, specialisation)
     to_move = availability.needs_rescheduling(20) if desk else []
     questions = queries.questions_for_reception(20) if desk else []
-    shown = [cell.patient_id for cell in context["grid"].cells.values()]
     record_access(current_actor(), "schedule.day_grid",
-                  shown + [row.patient_id for row in to_move + questions] + [context["patient_id"]],
+                  shown + [row.patient_id for row in to_move + questions] + [patient.id if patient else None],
                   entity="day", detail={"date": day.isoformat()})
-    return render("schedule/day.html", block="day", **context, specialisations=queries.specialisations(),
-                  needs_rescheduling=to_move, questions=questions)
+    return render("schedule/day.html", block="day", day=day, grid_html=grid_html, patient=patient,
+                  patient_id=patient.id if patient else None, specialisation=specialisation,
+                  nav_args=_nav_args(patient, specialisation), today=clinic_time.today(),
+                  prev_day=day - timedelta(days=1), next_day=day + timedelta(days=1),
+                  specialisations=queries.specialisations(), needs_rescheduling=to_move, questions=questions)
 
 
 @bp.route("/grid")
@@ -151,8 +175,13 @@ def grid():
     if wants_fragment() and request.args.get("v") == queries.day_version(day):
         return make_response("", 204)
     patient = _patient(_int_arg(request.args.get("patient_id"), "patient number"))
-    return render("schedule/day.html", block="grid",
-                  **_day_context(day, patient, _specialisation_arg(request.args.get("spec"))))
+    specialisation = _specialisation_arg(request.args.get("spec"))
+    if not wants_fragment():  # the poll's address opened as a page: the day it polls
+        return redirect_to(url_for("schedule.day", date=day.isoformat(), **_nav_args(patient, specialisation)))
+    grid_html, _ = drawn_grid(day, patient, specialisation)
+    response = make_response(grid_html)
+    response.vary.add("HX-Request")
+    return response
 
 
 @bp.route("/list")

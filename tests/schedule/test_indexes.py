@@ -17,7 +17,8 @@ QUERIES = {
     "day grid": (CELLS_SQL.format(where="s.starts_at >= :start AND s.starts_at < :end "
                                         "AND s.doctor_id = ANY(:doctors)"),
                  {"start": START, "end": START + timedelta(days=1), "doctors": [1, 2], "limit": 100}),
-    "grid poll version": (DAY_VERSION_SQL, {"start": START, "end": START + timedelta(days=1)}),
+    "grid poll version": (DAY_VERSION_SQL, {"start": START, "end": START + timedelta(days=1),
+                                               "now": START}),
     "patient overlap": (PATIENT_CLASH_SQL, {"patient": 1, "starts": START, "ends": START + timedelta(minutes=30),
                                          "except": 0}),
     "lock slots": (LOCK_SLOTS_SQL.replace(" FOR UPDATE OF s", ""), {"ids": [1, 2]}),

@@ -84,7 +84,7 @@ def test_grid_shows_the_doctors_working_that_day_and_filters_by_specialisation(a
 
 def test_forty_doctors_all_get_a_column_and_a_bound_beyond_that_is_said_not_hidden(app, login_as, monkeypatch):
     """The grid scrolls sideways (names and times sticky), so it no longer stops at 30 doctors."""
-    from portal.schedule import queries
+    from portal.schedule import queries, views
     ids = [make_doctor(app, f"Dr. Many {i:02d}", f"MANY-{i}", "Aesthetics" if i < 5 else "General surgery")
            for i in range(42)]
     for doctor_id in ids:
@@ -95,6 +95,7 @@ def test_forty_doctors_all_get_a_column_and_a_bound_beyond_that_is_said_not_hidd
     some = client.get(f"/schedule/?date={tomorrow(app)}&spec=Aesthetics").get_data(as_text=True)
     assert len(columns(some)) == 5 and "Showing" not in some
     monkeypatch.setattr(queries, "MAX_DOCTORS_ON_GRID", 30)  # the bound that keeps one page finite
+    app.extensions.pop(views._GRID_HTML, None)  # a new bound is a new release: nothing drawn before it is kept
     page = client.get(f"/schedule/?date={tomorrow(app)}").get_data(as_text=True)
     assert len(columns(page)) == 30 and "Showing 30 of 42 doctors working this day" in page
 
@@ -436,3 +437,39 @@ def test_only_the_desk_is_offered_booking_and_the_admin_link_follows_the_view(ap
         assert ('id="booking-for"' in grid) is can_book, role  # "Booking for …: choose a free slot"
         assert ("Click a free slot to book it." in grid) is can_book, role
         client.post("/logout", data={"csrf_token": csrf_from(grid)})
+
+
+def test_the_drawn_grid_changes_with_everything_it_shows(app, login_as, slots, patients):
+    """The grid is drawn once per day version: a renamed patient, a doctor's new specialisation and a
+    slot that has ended (on the clinic's clock) each change the version, so the page is drawn anew."""
+    from datetime import timedelta
+
+    from portal.patients import services as patient_services
+    client = login_as("reception")
+    day = tomorrow(app)
+    post_booking(client, next(iter(slots.values()))[0], patients[0])
+    assert "Pat0 Tester" in client.get(f"/schedule/?date={day}").get_data(as_text=True)
+    with app.app_context():
+        patient = patient_services.get_patient(patients[0])
+        clean = {name: getattr(patient, name) for name in patient_services.EDITABLE} | {"first_name": "Renamed"}
+        patient_services.update_patient(patients[0], patient.version, clean, Actor(None, "admin"))
+    page = client.get(f"/schedule/?date={day}").get_data(as_text=True)
+    assert "Renamed Tester" in page and "Pat0 Tester" not in page
+
+    with app.app_context():
+        db.session.execute(text("UPDATE doctor SET specialisation = 'Dermatology' WHERE name = 'Dr. Test One'"))
+        db.session.commit()
+    assert "<small>Dermatology</small>" in client.get(f"/schedule/?date={day}").get_data(as_text=True)
+
+    with app.app_context():
+        first_end = db.session.execute(text("SELECT min(ends_at) FROM slot")).scalar()
+    before = client.get(f"/schedule/?date={day}").get_data(as_text=True).count('data-past="1"')
+    with clinic_time.frozen(first_end + timedelta(seconds=1)):
+        after = client.get(f"/schedule/?date={day}").get_data(as_text=True).count('data-past="1"')
+    assert (before, after) == (0, 2)  # both doctors' first slots have ended
+
+
+def test_the_polls_address_opened_as_a_page_goes_to_the_day(app, login_as, slots):
+    response = login_as("reception").get(f"/schedule/grid?date={tomorrow(app)}&spec=Aesthetics")
+    assert response.status_code == 303
+    assert response.headers["Location"].endswith(f"/schedule/?date={tomorrow(app)}&spec=Aesthetics")
