@@ -265,11 +265,18 @@ EXPECTED_SQL = """
 """
 
 # What the room shows beyond the day grid's version: the readings taken (a reading moves a patient
-# from "waiting for vitals" to "ready for the doctor" without changing the appointment).
+# from "waiting for vitals" to "ready for the doctor" without changing the appointment), and what
+# the room's patients owe on open bills.
 READINGS_VERSION_SQL = """
-    SELECT count(v.id) || ':' || coalesce(max(v.id), 0)
-    FROM appointment a JOIN vital_sign v ON v.appointment_id = a.id
-    WHERE a.starts_at >= :start AND a.starts_at < :end"""
+    SELECT (SELECT count(v.id) || ':' || coalesce(max(v.id), 0)
+            FROM appointment a JOIN vital_sign v ON v.appointment_id = a.id
+            WHERE a.starts_at >= :start AND a.starts_at < :end)
+           || ':' ||
+           (SELECT count(*) || ':' || coalesce(sum(hashtextextended(b.id || ':' || b.balance_cents, 0)), 0)
+            FROM bill b
+            WHERE b.status IN ('open', 'partly_paid') AND b.patient_id IN (
+                SELECT a.patient_id FROM appointment a WHERE a.starts_at >= :start AND a.starts_at < :end
+                  AND a.status IN ('checked_in', 'in_consultation', 'completed')))"""
 
 
 def stage_of(row: Any) -> str:

@@ -6,7 +6,10 @@ from datetime import date, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import current_app, make_response, request, url_for
+from flask import current_app, make_response, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf.csrf import generate_csrf
+from markupsafe import Markup
 
 from .. import clinic_time
 from ..audit import record_access
@@ -466,19 +469,43 @@ def notes():
 
 # ---- the waiting room ---------------------------------------------------------------------------
 
-def _waiting_room(status: int = 200):
-    session = db.session()
+MAX_CACHED_ROOMS = 50  # versions x roles; dropped whole when full
+_ROOM_HTML = "kliniki_waiting_room_html"
+_CSRF_MARK = "\x00csrf\x00"  # stands for the screen's own CSRF token in the drawn room
+
+
+def drawn_room(session) -> tuple[str, list[int]]:
+    """The waiting room's HTML (its CSRF token marked) and the patients it shows, drawn once per
+    version of the room and role: every nurse's and doctor's screen polls it, and during a morning
+    each change was drawn again for every one of them."""
     version = queries.waiting_room_version(session)  # read first: a change meanwhile shows at the next poll
-    rows = queries.waiting_room(session)
-    expected, expected_in_all = queries.expected_today(session)
-    if not wants_fragment():  # the page is audited once, not every poll
-        record_access(current_actor(), "records.waiting_room.view",
-                      [item["row"].patient_id for item in rows] + [row.patient_id for row in expected], "day")
-    doctors: dict[str, list] = {}
-    for item in rows:
-        doctors.setdefault(item["row"].doctor_name, []).append(item)
-    return render("records/waiting_room.html", block="room", status=status, doctors=doctors, expected=expected,
-                  expected_in_all=expected_in_all, version=version, poll_seconds=WAITING_POLL_SECONDS)
+    key = (version, current_user.role)
+    cache = current_app.extensions.setdefault(_ROOM_HTML, {})
+    drawn = cache.get(key)
+    if drawn is None:
+        rows = queries.waiting_room(session)
+        expected, expected_in_all = queries.expected_today(session)
+        doctors: dict[str, list] = {}
+        for item in rows:
+            doctors.setdefault(item["row"].doctor_name, []).append(item)
+        html = render_template("records/_waiting_room.html", doctors=doctors, expected=expected,
+                               expected_in_all=expected_in_all, version=version, poll_seconds=WAITING_POLL_SECONDS)
+        if len(cache) >= MAX_CACHED_ROOMS:
+            cache.clear()
+        drawn = cache[key] = (html.replace(generate_csrf(), _CSRF_MARK),
+                              [item["row"].patient_id for item in rows] + [row.patient_id for row in expected])
+    return drawn
+
+
+def _waiting_room():
+    html, shown = drawn_room(db.session())
+    room = Markup(html.replace(_CSRF_MARK, generate_csrf()))
+    if wants_fragment():
+        response = make_response(room)
+        response.vary.add("HX-Request")
+        return response
+    record_access(current_actor(), "records.waiting_room.view", shown, "day")  # the page, not every poll
+    return render("records/waiting_room.html", room_html=room, poll_seconds=WAITING_POLL_SECONDS)
 
 
 @bp.route("/waiting-room")

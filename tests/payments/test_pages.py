@@ -310,3 +310,16 @@ def test_the_insurers_answer_from_the_bill_page(app, reception, bill, desk):
     done = reception.post(f"/payments/payments/{claim['payment_id']}/claim", headers=HX,
                           data={**base, "outcome": "settled"})
     assert done.status_code == 200 and "claim settled" in done.get_data(as_text=True)
+
+
+def test_the_waiting_room_shows_what_each_patient_owes_and_its_poll_sees_a_payment(app, login_as, bill, desk,
+                                                                                 shifts):
+    client = login_as("reception")
+    room = page(client, "/records/waiting-room")
+    assert 'data-owed="150000"' in room and "Ksh 1,500.00" in room
+    version = re.search(r'data-version="([^"]+)"', room).group(1)
+    with app.app_context():
+        pay(bill, 50000, desk["reception"])
+    poll = client.get(f"/records/waiting-room?v={version}", headers=HX)
+    assert poll.status_code == 200 and 'data-owed="100000"' in poll.get_data(as_text=True)
+    assert page(client, "/records/waiting-room").count('data-owed="100000"') == 1  # the page as well

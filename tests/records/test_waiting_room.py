@@ -133,3 +133,20 @@ def test_not_arrived_yet_shows_the_next_fifty_and_counts_them_all(app, client, s
     assert body.count("data-expected=") == EXPECTED_SHOWN
     assert f'data-expected="{ids[0]}"' in body and f'data-expected="{ids[-1]}"' not in body  # earliest first
     assert f"Not arrived yet ({EXPECTED_SHOWN + 5})" in body and f"has all {EXPECTED_SHOWN + 5}" in body
+
+
+def test_screens_share_the_drawn_room_but_each_keeps_its_own_csrf_token(app, staff, doctors):
+    from tests.helpers import csrf_from
+    expected = [make_appointment(app, make_patient(app, f"Due{index}"), doctors[0], status="booked",
+                                 hours_from_now=-0.2 + index / 60) for index in range(2)]
+    screens = [app.test_client() for _ in range(2)]
+    rooms = []
+    for screen in screens:
+        assert login(screen, "nurse1").status_code == 302
+        rooms.append(screen.get("/records/waiting-room").get_data(as_text=True))
+    tokens = [csrf_from(room) for room in rooms]
+    assert tokens[0] != tokens[1] and all(room.count(token) >= 2 for room, token in zip(rooms, tokens, strict=True))
+    for screen, token, appointment_id in zip(screens, tokens, expected, strict=True):
+        checked = screen.post(f"/records/waiting-room/{appointment_id}/check-in", data={"csrf_token": token},
+                              headers={"HX-Request": "true"})
+        assert checked.status_code == 200, checked.get_data(as_text=True)[:300]
