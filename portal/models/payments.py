@@ -37,6 +37,10 @@ class Bill(Model):
         # The dashboard's outstanding balances (count, total, by age) read only this index (0013).
         Index("ix_bill_outstanding_balance", "opened_at", postgresql_include=["balance_cents"],
               postgresql_where=text("status IN ('open', 'partly_paid')")),
+        # What each patient owes (the waiting room's column and its version, the record's balance),
+        # read from the index alone (0015).
+        Index("ix_bill_owed_by_patient", "patient_id", postgresql_include=["id", "balance_cents"],
+              postgresql_where=text("status IN ('open', 'partly_paid')")),
         # The few void bills, which the dashboard's revenue by service leaves out (0013).
         Index("ix_bill_void", "id", postgresql_where=text("status = 'void'")),
         CheckConstraint("status IN ('open', 'partly_paid', 'paid', 'void')", name="status_known"),

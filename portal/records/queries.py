@@ -268,15 +268,15 @@ EXPECTED_SQL = """
 # from "waiting for vitals" to "ready for the doctor" without changing the appointment), and what
 # the room's patients owe on open bills.
 READINGS_VERSION_SQL = """
-    SELECT (SELECT count(v.id) || ':' || coalesce(max(v.id), 0)
-            FROM appointment a JOIN vital_sign v ON v.appointment_id = a.id
-            WHERE a.starts_at >= :start AND a.starts_at < :end)
+    SELECT (SELECT coalesce(max(v.id), 0) FROM vital_sign v)  -- readings are only ever added
            || ':' ||
            (SELECT count(*) || ':' || coalesce(sum(hashtextextended(b.id || ':' || b.balance_cents, 0)), 0)
             FROM bill b
-            WHERE b.status IN ('open', 'partly_paid') AND b.patient_id IN (
-                SELECT a.patient_id FROM appointment a WHERE a.starts_at >= :start AND a.starts_at < :end
-                  AND a.status IN ('checked_in', 'in_consultation', 'completed')))"""
+            -- An array, so each patient's open bills come from ix_bill_owed_by_patient (an IN list
+            -- became a scan of every outstanding bill of the clinic: 100 ms a poll).
+            WHERE b.status IN ('open', 'partly_paid') AND b.patient_id = ANY(ARRAY(
+                SELECT DISTINCT a.patient_id FROM appointment a WHERE a.starts_at >= :start AND a.starts_at < :end
+                  AND a.status IN ('checked_in', 'in_consultation', 'completed'))))"""
 
 
 def stage_of(row: Any) -> str:
