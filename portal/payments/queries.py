@@ -253,22 +253,26 @@ ORDER BY m.n
 """
 
 DAY_TOTALS = """
-SELECT coalesce((SELECT sum(amount_cents) FROM payment WHERE created_at >= :start AND created_at < :end), 0)::bigint
-           AS taken_cents,
-       coalesce((SELECT sum(amount_cents) FROM payment_reversal WHERE created_at >= :start AND created_at < :end),
-                0)::bigint AS reversed_cents,
-       (coalesce((SELECT sum(amount_cents) FROM payment WHERE created_at >= :start AND created_at < :end), 0)
-        - coalesce((SELECT sum(amount_cents) FROM payment_reversal WHERE created_at >= :start
-                    AND created_at < :end), 0))::bigint AS net_cents
+WITH taken AS (SELECT coalesce(sum(amount_cents), 0) AS cents FROM payment
+               WHERE created_at >= :start AND created_at < :end),
+reversed AS (SELECT coalesce(sum(amount_cents), 0) AS cents FROM payment_reversal
+             WHERE created_at >= :start AND created_at < :end)
+SELECT taken.cents::bigint AS taken_cents, reversed.cents::bigint AS reversed_cents,
+       (taken.cents - reversed.cents)::bigint AS net_cents
+FROM taken, reversed
 """
 
-# Each of the day's payments finds its bill's doctor by key (LIMIT 1 keeps it a per-row lookup).
+# The day's payments summed per bill first (from ix_payment_created_at alone), then each bill finds
+# its visit's doctor by key (LIMIT 1 keeps it a per-bill lookup): one per bill paid, not per payment.
 BY_DOCTOR = """
-SELECT coalesce(x.doctor, 'No visit (sales)') AS doctor, count(*) AS payments, sum(p.amount_cents)::bigint AS cents
-FROM payment p
+WITH per_bill AS (
+    SELECT bill_id, count(*) AS payments, sum(amount_cents) AS cents FROM payment
+    WHERE created_at >= :start AND created_at < :end GROUP BY bill_id)
+SELECT coalesce(x.doctor, 'No visit (sales)') AS doctor, sum(p.payments)::bigint AS payments,
+       sum(p.cents)::bigint AS cents
+FROM per_bill p
 CROSS JOIN LATERAL (SELECT d.name AS doctor FROM bill b LEFT JOIN appointment a ON a.id = b.appointment_id
                     LEFT JOIN doctor d ON d.id = a.doctor_id WHERE b.id = p.bill_id LIMIT 1) x
-WHERE p.created_at >= :start AND p.created_at < :end
 GROUP BY x.doctor ORDER BY cents DESC LIMIT 100
 """
 

@@ -19,7 +19,8 @@ EXPECTED = {  # the index each statement must range over
     "waits": "ix_appointment_event_visit", "rates": "pk_appointment_quarter_count",
     "utilisation": "ix_slot_starts_at_doctor_id", "new patients": "ix_patient_created_at",
     "revenue": "pk_money_quarter_total", "by service": "ix_bill_line_created_at_covering",
-    "outstanding": "ix_bill_outstanding_balance",
+    # Either partial index of open bills serves it (both carry the balance).
+    "outstanding": ("ix_bill_outstanding_balance", "ix_bill_owed_by_patient"),
 }
 ALSO = {  # further tables a statement reads, each through its index
     "waits": ("ix_appointment_starts_at",),
@@ -46,7 +47,9 @@ def test_dashboard_statement_uses_an_index(app, name):
         db.session.rollback()
     for table in TABLES:
         assert f"Seq Scan on {table} " not in plan + " ", plan
-    for index in (EXPECTED[name],) + ALSO.get(name, ()):
+    expected = EXPECTED[name]
+    assert any(index in plan for index in ((expected,) if isinstance(expected, str) else expected)), plan
+    for index in ALSO.get(name, ()):
         assert index in plan, plan
 
 
