@@ -1,12 +1,16 @@
 """HTMX-aware rendering: one place decides full page or fragment."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from typing import TypeVar
 
-from flask import make_response, redirect, render_template, request, url_for
+from flask import current_app, make_response, redirect, render_template, request, url_for
 from jinja2_fragments.flask import render_block
 
 from . import clinic_time, labels
+
+T = TypeVar("T")
 
 
 def is_htmx() -> bool:
@@ -58,6 +62,19 @@ class IdUrl:
 
     def __call__(self, row_id: int) -> str:
         return f"{self.before}{int(row_id)}{self.after}"
+
+
+def drawn_once(cache_name: str, key: tuple, draw: Callable[[], T], limit: int) -> T:
+    """What `draw()` gives for `key`, drawn once in this app (a list's HTML keyed by the version of what
+    it shows, read from the database every request); all dropped when `limit` are held."""
+    cache = current_app.extensions.setdefault(cache_name, {})
+    drawn = cache.get(key)
+    if drawn is None:
+        drawn = draw()
+        if len(cache) >= limit:
+            cache.clear()
+        cache[key] = drawn
+    return drawn
 
 
 def redirect_to(url: str):

@@ -25,7 +25,7 @@ from ..schedule import queries as schedule_queries
 from ..schedule import services as schedule
 from ..validation import day as read_day
 from ..validation import integer, row_id, search_term
-from ..web import redirect_to, render, render_fragment, wants_fragment
+from ..web import drawn_once, redirect_to, render, render_fragment, wants_fragment
 from . import bp, forms, queries, services
 
 WAITING_POLL_SECONDS = 10
@@ -474,15 +474,12 @@ _ROOM_HTML = "kliniki_waiting_room_html"
 _CSRF_MARK = "\x00csrf\x00"  # stands for the screen's own CSRF token in the drawn room
 
 
-def drawn_room(session) -> tuple[str, list[int]]:
+def drawn_room(session, version: str) -> tuple[str, list[int]]:
     """The waiting room's HTML (its CSRF token marked) and the patients it shows, drawn once per
     version of the room and role: every nurse's and doctor's screen polls it, and during a morning
-    each change was drawn again for every one of them."""
-    version = queries.waiting_room_version(session)  # read first: a change meanwhile shows at the next poll
-    key = (version, current_user.role)
-    cache = current_app.extensions.setdefault(_ROOM_HTML, {})
-    drawn = cache.get(key)
-    if drawn is None:
+    each change was drawn again for every one of them. The caller reads the version first, so a
+    change meanwhile shows at the next poll."""
+    def draw() -> tuple[str, list[int]]:
         rows = queries.waiting_room(session)
         expected, expected_in_all = queries.expected_today(session)
         doctors: dict[str, list] = {}
@@ -490,15 +487,14 @@ def drawn_room(session) -> tuple[str, list[int]]:
             doctors.setdefault(item["row"].doctor_name, []).append(item)
         html = render_template("records/_waiting_room.html", doctors=doctors, expected=expected,
                                expected_in_all=expected_in_all, version=version, poll_seconds=WAITING_POLL_SECONDS)
-        if len(cache) >= MAX_CACHED_ROOMS:
-            cache.clear()
-        drawn = cache[key] = (html.replace(generate_csrf(), _CSRF_MARK),
-                              [item["row"].patient_id for item in rows] + [row.patient_id for row in expected])
-    return drawn
+        return (html.replace(generate_csrf(), _CSRF_MARK),
+                [item["row"].patient_id for item in rows] + [row.patient_id for row in expected])
+    return drawn_once(_ROOM_HTML, (version, current_user.role), draw, MAX_CACHED_ROOMS)
 
 
-def _waiting_room():
-    html, shown = drawn_room(db.session())
+def _waiting_room(version: str | None = None):
+    session = db.session()
+    html, shown = drawn_room(session, queries.waiting_room_version(session) if version is None else version)
     room = Markup(html.replace(_CSRF_MARK, generate_csrf()))
     if wants_fragment():
         response = make_response(room)
@@ -513,9 +509,10 @@ def _waiting_room():
 def waiting_room():
     """Today's checked-in patients by doctor: minutes waited and stage (no clinical content); the poll
     answers 204 while nothing changed since the version the page holds (as the day grid's does)."""
-    if wants_fragment() and request.args.get("v") == queries.waiting_room_version(db.session()):
+    version = queries.waiting_room_version(db.session())
+    if wants_fragment() and request.args.get("v") == version:
         return make_response("", 204)
-    return _waiting_room()
+    return _waiting_room(version)
 
 
 @bp.route("/waiting-room/<int:appointment_id>/check-in", methods=["POST"])

@@ -22,7 +22,7 @@ from ..models import Patient, Slot
 from ..models.schedule import Appointment, Doctor
 from ..patients import services as patient_services
 from ..patients.forms import LABELS, SEXES, parse_patient_form
-from ..web import around_id, redirect_to, render, render_fragment, wants_fragment
+from ..web import around_id, drawn_once, redirect_to, render, render_fragment, wants_fragment
 from . import availability, bp, queries, services
 from .services import ScheduleError, SlotTaken
 
@@ -114,36 +114,33 @@ def _specialisation_arg(value: str | None) -> str | None:
     return value or None
 
 
-def _nav_args(patient: Patient | None, specialisation: str | None) -> dict:
+def _nav_args(patient_id: int | None, specialisation: str | None) -> dict:
     """What the day's links and its poll carry besides the date."""
-    return {name: value for name, value in (("patient_id", patient.id if patient else None),
-                                            ("spec", specialisation)) if value}
+    return {name: value for name, value in (("patient_id", patient_id), ("spec", specialisation)) if value}
 
 
 MAX_CACHED_GRIDS = 500  # days x roles x patients being booked for; dropped whole when full, as _CELL_HTML
 _GRID_HTML = "kliniki_grid_html"
 
 
-def drawn_grid(day: date, patient: Patient | None, specialisation: str | None) -> tuple[Markup, list[int]]:
+def drawn_grid(day: date, patient: Patient | None, specialisation: str | None,
+               version: str) -> tuple[Markup, list[int]]:
     """The day grid's HTML and the patients it shows, drawn once per version of the day.
 
-    The version is read before the cells, so a change made between the two shows at the next poll.
-    What the HTML depends on besides the day's rows is in the key: the role (its links), the patient
-    being booked for and the specialisation. Reception's desks all polling one day share one drawing.
+    The caller reads the version before this reads the cells, so a change made between the two
+    shows at the next poll. What the HTML depends on besides the day's rows is in the key: the role
+    (its links), the patient being booked for and the specialisation. Reception's desks all polling
+    one day share one drawing.
     """
-    version = queries.day_version(day)
-    key = (day, version, current_user.role, patient.id if patient else None, specialisation)
-    cache = current_app.extensions.setdefault(_GRID_HTML, {})
-    drawn = cache.get(key)
-    if drawn is None:
+    patient_id = patient.id if patient else None
+
+    def draw() -> tuple[Markup, list[int]]:
         grid = queries.day_grid(day, specialisation, version)
-        html = Markup(render_template("schedule/_grid.html", day=day, grid=grid,
-                                      patient_id=patient.id if patient else None,
-                                      nav_args=_nav_args(patient, specialisation), poll_seconds=POLL_SECONDS))
-        if len(cache) >= MAX_CACHED_GRIDS:
-            cache.clear()
-        drawn = cache[key] = (html, [cell.patient_id for cell in grid.cells.values() if cell.patient_id])
-    return drawn
+        html = Markup(render_template("schedule/_grid.html", day=day, grid=grid, patient_id=patient_id,
+                                      nav_args=_nav_args(patient_id, specialisation), poll_seconds=POLL_SECONDS))
+        return html, [cell.patient_id for cell in grid.cells.values() if cell.patient_id]
+    return drawn_once(_GRID_HTML, (day, version, current_user.role, patient_id, specialisation), draw,
+                      MAX_CACHED_GRIDS)
 
 
 @bp.route("/")
@@ -151,18 +148,19 @@ def drawn_grid(day: date, patient: Patient | None, specialisation: str | None) -
 def day():
     day = _day_arg(request.args.get("date"))
     patient = _patient(_int_arg(request.args.get("patient_id"), "patient number"))
+    patient_id = patient.id if patient else None
     specialisation = _specialisation_arg(request.args.get("spec"))
     # Reception's to-do lists sit above the grid: the grid's poll neither shows nor reads them.
     desk = _can_book()
-    grid_html, shown = drawn_grid(day, patient, specialisation)
+    grid_html, shown = drawn_grid(day, patient, specialisation, queries.day_version(day))
     to_move = availability.needs_rescheduling(20) if desk else []
     questions = queries.questions_for_reception(20) if desk else []
     record_access(current_actor(), "schedule.day_grid",
-                  shown + [row.patient_id for row in to_move + questions] + [patient.id if patient else None],
+                  shown + [row.patient_id for row in to_move + questions] + [patient_id],
                   entity="day", detail={"date": day.isoformat()})
     return render("schedule/day.html", block="day", day=day, grid_html=grid_html, patient=patient,
-                  patient_id=patient.id if patient else None, specialisation=specialisation,
-                  nav_args=_nav_args(patient, specialisation), today=clinic_time.today(),
+                  patient_id=patient_id, specialisation=specialisation,
+                  nav_args=_nav_args(patient_id, specialisation), today=clinic_time.today(),
                   prev_day=day - timedelta(days=1), next_day=day + timedelta(days=1),
                   specialisations=queries.specialisations(), needs_rescheduling=to_move, questions=questions)
 
@@ -172,13 +170,14 @@ def day():
 def grid():
     """The poll: 204 when nothing on the day changed, else the fresh grid."""
     day = _day_arg(request.args.get("date"))
-    if wants_fragment() and request.args.get("v") == queries.day_version(day):
-        return make_response("", 204)
-    patient = _patient(_int_arg(request.args.get("patient_id"), "patient number"))
+    patient_id = _int_arg(request.args.get("patient_id"), "patient number")
     specialisation = _specialisation_arg(request.args.get("spec"))
     if not wants_fragment():  # the poll's address opened as a page: the day it polls
-        return redirect_to(url_for("schedule.day", date=day.isoformat(), **_nav_args(patient, specialisation)))
-    grid_html, _ = drawn_grid(day, patient, specialisation)
+        return redirect_to(url_for("schedule.day", date=day.isoformat(), **_nav_args(patient_id, specialisation)))
+    version = queries.day_version(day)
+    if request.args.get("v") == version:
+        return make_response("", 204)
+    grid_html, _ = drawn_grid(day, _patient(patient_id), specialisation, version)
     response = make_response(grid_html)
     response.vary.add("HX-Request")
     return response
