@@ -23,7 +23,7 @@ import secrets
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session
 
 from .db import fetch, rows_changed
@@ -39,6 +39,9 @@ CLAIM_SQL = (
     "ON CONFLICT (key) DO UPDATE SET scope = EXCLUDED.scope, request_hash = EXCLUDED.request_hash, "
     "user_id = EXCLUDED.user_id, result = NULL, created_at = now(), expires_at = EXCLUDED.expires_at "
     "WHERE k.expires_at <= now() RETURNING key")
+
+
+COMPLETE_SQL = "UPDATE idempotency_key SET result = CAST(:result AS jsonb) WHERE key = :key"
 
 
 class IdempotencyError(DomainError):
@@ -89,7 +92,7 @@ def claim(session: Session, key: str | None, scope: str, data: dict[str, Any],
 
 def complete(session: Session, key: str, result: dict[str, Any]) -> None:
     """Store the work's result on the claimed key (same transaction as the work)."""
-    session.execute(update(IdempotencyKey).where(IdempotencyKey.key == key).values(result=result))
+    fetch(session, COMPLETE_SQL, {"key": key, "result": json.dumps(result)})
 
 
 def purge_expired(session: Session, limit: int = 10_000) -> int:

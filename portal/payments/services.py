@@ -22,6 +22,7 @@ from ..db import fetch, transaction
 from ..domain import BadInput, Conflict, DomainError, Forbidden, NotFound
 from ..models.payments import METHODS
 from ..money import format_cents, parse_cents
+from . import queries
 from .forms import MPESA_CODE, PaymentInput, ServiceInput
 
 VOIDERS = ADMINS
@@ -381,20 +382,26 @@ def _post(session: Session, bill_id: int, payment: PaymentInput, actor: Actor, s
             "change_cents": change, "bill_id": bill_id}
 
 
-def post_payment(bill_id: int, payment: PaymentInput, actor: Actor, key: str | None) -> dict:
-    """Take a payment at the desk in one transaction; a repeated key returns the first answer."""
+def post_payment(bill_id: int, payment: PaymentInput, actor: Actor, key: str | None,
+                 read_back: bool = False) -> dict:
+    """Take a payment at the desk in one transaction; a repeated key returns the first answer.
+
+    With `read_back` the answer also carries "row": the payment and its bill's new figures, read in
+    the same transaction (the desk's panel shows them; reading later would take another connection).
+    """
     if not actor.in_group(DESK):
         raise Forbidden("Only reception or admin can take money.")
     with transaction() as session:
-        first = _claim(session, key, "payment", {"bill_id": bill_id, **payment.fingerprint()}, actor)
-        if first is not None:
-            return first
-        bill = lock_bill(session, bill_id, user_id=actor.user_id)
-        if bill.shift_id is None:
-            raise Conflict("Open your cash shift before taking money.")
-        result = _post(session, bill_id, payment, actor, bill.shift_id, bill)
-        assert key is not None
-        idempotency.complete(session, key, result)
+        result = _claim(session, key, "payment", {"bill_id": bill_id, **payment.fingerprint()}, actor)
+        if result is None:
+            bill = lock_bill(session, bill_id, user_id=actor.user_id)
+            if bill.shift_id is None:
+                raise Conflict("Open your cash shift before taking money.")
+            result = _post(session, bill_id, payment, actor, bill.shift_id, bill)
+            assert key is not None
+            idempotency.complete(session, key, result)
+        if read_back:
+            return {**result, "row": queries.posted(session, int(result["payment_id"]))}
         return result
 
 

@@ -100,7 +100,7 @@ def _refused(bill_id: int, form: str, error: DomainError):
 
 def _posted(posted: dict):
     """htmx's answer to a payment: its panel, and out of band the new row, the figures and the status."""
-    row = queries.posted(_db(), int(posted["payment_id"]))
+    row = posted["row"]
     figures = {"id": row.bill_id, "status": row.bill_status, **{name: getattr(row, name) for name in (
         "charged_cents", "discount_cents", "total_cents", "paid_cents", "balance_cents", "voided_cents")}}
     return render_fragment("payments/_posted.html", bill=figures, p=row, posted=posted, methods=METHODS,
@@ -166,10 +166,11 @@ def add_discount(bill_id: int):
 def take_payment(bill_id: int):
     try:
         payment = forms.parse_payment(request.form)
-        posted = services.post_payment(bill_id, payment, current_actor(), request.form.get("key"))
+        htmx = request.headers.get("HX-Request") == "true"
+        posted = services.post_payment(bill_id, payment, current_actor(), request.form.get("key"), read_back=htmx)
     except DomainError as error:
         return _refused(bill_id, "payment", error)
-    if request.headers.get("HX-Request") == "true":
+    if htmx:
         return _posted(posted)
     return _after(bill_id, posted=posted)
 
