@@ -133,6 +133,41 @@ def assert_invariants(app) -> None:
     assert {name: n for name, n in broken.items() if n} == {}
 
 
+_QUARTER = "date_bin('15 minutes', {row}.created_at, TIMESTAMPTZ '2000-01-01 00:00+00')"
+# Each summary the money triggers keep, next to a recount of the rows it summarises.
+MONEY_SUMMARIES = {
+    "by method": (f"""
+        SELECT {_QUARTER.format(row="p")}, p.method, 'payment', count(*), sum(p.amount_cents)::bigint
+        FROM payment p GROUP BY 1, 2, 3
+        UNION ALL
+        SELECT {_QUARTER.format(row="r")}, r.method, r.kind, count(*), sum(r.amount_cents)::bigint
+        FROM payment_reversal r GROUP BY 1, 2, 3""",
+        "SELECT quarter, method, kind, moves, cents FROM money_quarter_total"),
+    "by doctor": (f"""
+        SELECT {_QUARTER.format(row="p")}, coalesce(a.doctor_id, 0), count(*), sum(p.amount_cents)::bigint
+        FROM payment p JOIN bill b ON b.id = p.bill_id LEFT JOIN appointment a ON a.id = b.appointment_id
+        GROUP BY 1, 2""",
+        "SELECT quarter, doctor_id, payments, cents FROM money_doctor_quarter_total"),
+    "outstanding": ("""
+        SELECT count(*), coalesce(sum(balance_cents), 0)::bigint FROM bill
+        WHERE status IN ('open', 'partly_paid') AND balance_cents > 0""",
+        "SELECT coalesce(sum(bills), 0)::bigint, coalesce(sum(cents), 0)::bigint FROM outstanding_total"),
+}
+
+
+def money_summaries_off(app) -> dict[str, tuple[set, set]]:
+    """The money summaries that differ from a recount: name -> (recounted rows, kept rows) not in the other."""
+    with app.app_context():
+        off = {}
+        for name, (recount_sql, kept_sql) in MONEY_SUMMARIES.items():
+            recount = {tuple(row) for row in db.session.execute(text(recount_sql))}
+            kept = {tuple(row) for row in db.session.execute(text(kept_sql))}
+            if recount != kept:
+                off[name] = (recount - kept, kept - recount)
+        db.session.remove()
+    return off
+
+
 # ---- signing in and CSRF -------------------------------------------------------------------
 
 def csrf_from(html: str) -> str:

@@ -11,8 +11,10 @@ from .payments import (
     CashShift,
     CashShiftCount,
     InsuranceClaimOutcome,
+    MoneyDoctorQuarterTotal,
     MoneyQuarterTotal,
     MpesaConfirmation,
+    OutstandingTotal,
     Payment,
     PaymentReversal,
     ReceiptPrint,
@@ -35,6 +37,7 @@ from .staff import ROLES, LoginEvent, StaffSession, StaffUser
 __all__ = ["ROLES", "Addendum", "Allergy", "Appointment", "AppointmentEvent", "AppointmentQuarterCount",
            "AuditChainHead", "AuditEvent", "Availability", "Bill", "BillDiscount", "BillLine", "BillLineVoid",
            "CashShift", "CashShiftCount", "Consultation", "ConsultationService", "Diagnosis", "Doctor", "FollowUp",
-           "Icd10Code", "IdempotencyKey", "InsuranceClaimOutcome", "LoginEvent", "MoneyQuarterTotal",
-           "MpesaConfirmation", "Patient", "Payment", "PaymentReversal", "Prescription", "ReceiptPrint",
-           "RecordAccessGrant", "Service", "Slot", "StaffSession", "StaffUser", "TimeOff", "VitalSign"]
+           "Icd10Code", "IdempotencyKey", "InsuranceClaimOutcome", "LoginEvent", "MoneyDoctorQuarterTotal",
+           "MoneyQuarterTotal", "MpesaConfirmation", "OutstandingTotal", "Patient", "Payment", "PaymentReversal",
+           "Prescription", "ReceiptPrint", "RecordAccessGrant", "Service", "Slot", "StaffSession", "StaffUser",
+           "TimeOff", "VitalSign"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text, func, text
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, SmallInteger, String, Text, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -315,4 +315,31 @@ class MoneyQuarterTotal(Model):
     method: Mapped[str] = mapped_column(String(16), primary_key=True)
     kind: Mapped[str] = mapped_column(String(8), primary_key=True)  # payment, refund or void
     moves: Mapped[int] = mapped_column(BigInteger)
+    cents: Mapped[int] = mapped_column(BigInteger)
+
+
+class MoneyDoctorQuarterTotal(Model):
+    """Payments by the UTC quarter hour they were made in and the visit's doctor: the cash-up's by doctor.
+
+    Kept by a statement trigger on payment (migration 0016); doctor_id 0 stands for no visit (a sale).
+    """
+
+    __tablename__ = "money_doctor_quarter_total"
+
+    quarter: Mapped[datetime] = mapped_column(primary_key=True)
+    doctor_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    payments: Mapped[int] = mapped_column(BigInteger)
+    cents: Mapped[int] = mapped_column(BigInteger)
+
+
+class OutstandingTotal(Model):
+    """Open and partly paid bills with a balance, counted and summed in shards (one per backend, mod 64).
+
+    Kept by triggers on bill (migration 0016); the clinic's outstanding total is the sum of the shards.
+    """
+
+    __tablename__ = "outstanding_total"
+
+    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    bills: Mapped[int] = mapped_column(BigInteger)
     cents: Mapped[int] = mapped_column(BigInteger)

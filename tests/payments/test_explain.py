@@ -89,3 +89,15 @@ def test_every_payments_list_and_the_cash_up_use_indexes(loaded, database_url):
 def test_the_outstanding_list_reads_its_partial_index(loaded, database_url):
     text = plan(database_url, queries.OUTSTANDING_PAGE, {"c_at": None, "c_id": None, "limit": 26})
     assert "ix_bill_outstanding" in text, text
+
+
+def test_the_cash_ups_money_figures_read_only_their_summaries(loaded, database_url):
+    now = datetime.now(timezone.utc)
+    window = {"start": now - timedelta(hours=3), "end": now - timedelta(hours=2)}
+    statements = {"by method": (queries.BY_METHOD, {**window, "methods": list(METHODS)}),
+                  "totals": (queries.DAY_TOTALS, window), "by doctor": (queries.BY_DOCTOR, window),
+                  "outstanding": (queries.OUTSTANDING_TOTAL, {})}
+    for name, (sql, params) in statements.items():
+        text = plan(database_url, sql, params)
+        read = [table for table in BIG_TABLES if f" on {table} " in text + " "]
+        assert not read, f"the cash-up's {name} reads {read}:\n{text}"

@@ -9,7 +9,7 @@ from portal.domain import Conflict
 from portal.extensions import db
 from portal.idempotency import new_key
 from portal.payments import services
-from tests.helpers import race
+from tests.helpers import money_summaries_off, race
 from tests.payments.conftest import figures, pay, scalar
 
 pytestmark = pytest.mark.pgbouncer  # run again through PgBouncer by make test
@@ -39,6 +39,7 @@ def test_desks_paying_one_bill_at_once_never_overpay(racing_app, bill, shifts, d
         expected = sum(services.expected_amounts(db.session, shifts[r])["card"] for r in roles)
         db.session.rollback()
     assert expected == accepted * each
+    assert money_summaries_off(racing_app) == {}  # the cash-up's summaries kept every accepted payment
 
 
 def test_the_same_key_from_100_threads_is_one_payment_and_one_answer(racing_app, bill, shifts, desk):
