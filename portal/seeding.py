@@ -1140,7 +1140,12 @@ SUMMARIES = (f"""
     FROM payment p JOIN bill b ON b.id = p.bill_id LEFT JOIN appointment a ON a.id = b.appointment_id
     WHERE p.id >= %(first_payment)s GROUP BY 1, 2
     ON CONFLICT (quarter, doctor_id) DO UPDATE SET payments = t.payments + EXCLUDED.payments,
-                                                   cents = t.cents + EXCLUDED.cents""")
+                                                   cents = t.cents + EXCLUDED.cents""", f"""
+    INSERT INTO charge_quarter_total AS t (quarter, code, name, quantity, cents)
+    SELECT {_QUARTER.format(row="l")}, l.code, min(l.name), sum(l.quantity), sum(l.line_cents)
+    FROM bill_line l WHERE l.bill_id >= %(first_bill)s GROUP BY 1, 2
+    ON CONFLICT (quarter, code) DO UPDATE SET name = least(t.name, EXCLUDED.name),
+        quantity = t.quantity + EXCLUDED.quantity, cents = t.cents + EXCLUDED.cents""")
 
 
 def _check_money(cursor, firsts: dict[str, int]) -> None:

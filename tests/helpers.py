@@ -148,6 +148,11 @@ MONEY_SUMMARIES = {
         FROM payment p JOIN bill b ON b.id = p.bill_id LEFT JOIN appointment a ON a.id = b.appointment_id
         GROUP BY 1, 2""",
         "SELECT quarter, doctor_id, payments, cents FROM money_doctor_quarter_total"),
+    "by service": (f"""
+        SELECT {_QUARTER.format(row="l")}, l.code, sum(l.quantity)::bigint, sum(l.line_cents)::bigint
+        FROM bill_line l WHERE NOT EXISTS (SELECT 1 FROM bill_line_void v WHERE v.bill_line_id = l.id)
+        GROUP BY 1, 2""",
+        "SELECT quarter, code, quantity, cents FROM charge_quarter_total WHERE quantity <> 0 OR cents <> 0"),
     "outstanding": ("""
         SELECT count(*), coalesce(sum(balance_cents), 0)::bigint FROM bill
         WHERE status IN ('open', 'partly_paid') AND balance_cents > 0""",

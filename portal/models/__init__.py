@@ -10,6 +10,7 @@ from .payments import (
     BillLineVoid,
     CashShift,
     CashShiftCount,
+    ChargeQuarterTotal,
     InsuranceClaimOutcome,
     MoneyDoctorQuarterTotal,
     MoneyQuarterTotal,
@@ -36,8 +37,8 @@ from .staff import ROLES, LoginEvent, StaffSession, StaffUser
 
 __all__ = ["ROLES", "Addendum", "Allergy", "Appointment", "AppointmentEvent", "AppointmentQuarterCount",
            "AuditChainHead", "AuditEvent", "Availability", "Bill", "BillDiscount", "BillLine", "BillLineVoid",
-           "CashShift", "CashShiftCount", "Consultation", "ConsultationService", "Diagnosis", "Doctor", "FollowUp",
-           "Icd10Code", "IdempotencyKey", "InsuranceClaimOutcome", "LoginEvent", "MoneyDoctorQuarterTotal",
-           "MoneyQuarterTotal", "MpesaConfirmation", "OutstandingTotal", "Patient", "Payment", "PaymentReversal",
-           "Prescription", "ReceiptPrint", "RecordAccessGrant", "Service", "Slot", "StaffSession", "StaffUser",
-           "TimeOff", "VitalSign"]
+           "CashShift", "CashShiftCount", "ChargeQuarterTotal", "Consultation", "ConsultationService", "Diagnosis",
+           "Doctor", "FollowUp", "Icd10Code", "IdempotencyKey", "InsuranceClaimOutcome", "LoginEvent",
+           "MoneyDoctorQuarterTotal", "MoneyQuarterTotal", "MpesaConfirmation", "OutstandingTotal", "Patient",
+           "Payment", "PaymentReversal", "Prescription", "ReceiptPrint", "RecordAccessGrant", "Service", "Slot",
+           "StaffSession", "StaffUser", "TimeOff", "VitalSign"]

@@ -332,6 +332,21 @@ class MoneyDoctorQuarterTotal(Model):
     cents: Mapped[int] = mapped_column(BigInteger)
 
 
+class ChargeQuarterTotal(Model):
+    """Charges by the UTC quarter hour they were made in and service code, less voided ones: the cash-up's by service.
+
+    Kept by statement triggers on bill_line and bill_line_void (migration 0016).
+    """
+
+    __tablename__ = "charge_quarter_total"
+
+    quarter: Mapped[datetime] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    quantity: Mapped[int] = mapped_column(BigInteger)
+    cents: Mapped[int] = mapped_column(BigInteger)
+
+
 class OutstandingTotal(Model):
     """Open and partly paid bills with a balance, counted and summed in shards (one per backend, mod 64).
 

@@ -273,12 +273,13 @@ FROM day LEFT JOIN doctor d ON d.id = day.doctor_id
 ORDER BY cents DESC LIMIT 100
 """
 
+# Charges by service from the summary the line and charge-void triggers keep (a voided charge was a mistake).
 BY_SERVICE = """
-SELECT l.code, min(l.name) AS name, sum(l.quantity)::bigint AS quantity, sum(l.line_cents)::bigint AS cents
-FROM bill_line l
-WHERE l.created_at >= :start AND l.created_at < :end
-  AND NOT EXISTS (SELECT 1 FROM bill_line_void v WHERE v.bill_line_id = l.id)  -- a voided charge was a mistake
-GROUP BY l.code ORDER BY cents DESC LIMIT 100
+SELECT code, min(name) AS name, sum(quantity)::bigint AS quantity, sum(cents)::bigint AS cents
+FROM charge_quarter_total
+WHERE quarter >= :start AND quarter < :end
+GROUP BY code HAVING sum(quantity) > 0
+ORDER BY cents DESC LIMIT 100
 """
 
 REVERSALS_DAY = """
