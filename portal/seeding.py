@@ -1123,29 +1123,11 @@ CHECKS = {
 }
 
 
-# The load's payments and reversals added to the summaries their disabled insert triggers keep
-# (migrations 0013 and 0016): the dashboard's revenue and the cash-up read those, not the rows.
-_QUARTER = "date_bin('15 minutes', {row}.created_at, TIMESTAMPTZ '2000-01-01 00:00+00')"
-SUMMARIES = (f"""
-    INSERT INTO money_quarter_total AS t (quarter, method, kind, moves, cents)
-    SELECT {_QUARTER.format(row="p")}, p.method, 'payment', count(*), sum(p.amount_cents)
-    FROM payment p WHERE p.id >= %(first_payment)s GROUP BY 1, 2
-    UNION ALL
-    SELECT {_QUARTER.format(row="r")}, r.method, r.kind, count(*), sum(r.amount_cents)
-    FROM payment_reversal r WHERE r.id >= %(first_reversal)s GROUP BY 1, 2, 3
-    ON CONFLICT (quarter, method, kind) DO UPDATE SET moves = t.moves + EXCLUDED.moves,
-                                                      cents = t.cents + EXCLUDED.cents""", f"""
-    INSERT INTO money_doctor_quarter_total AS t (quarter, doctor_id, payments, cents)
-    SELECT {_QUARTER.format(row="p")}, coalesce(a.doctor_id, 0), count(*), sum(p.amount_cents)
-    FROM payment p JOIN bill b ON b.id = p.bill_id LEFT JOIN appointment a ON a.id = b.appointment_id
-    WHERE p.id >= %(first_payment)s GROUP BY 1, 2
-    ON CONFLICT (quarter, doctor_id) DO UPDATE SET payments = t.payments + EXCLUDED.payments,
-                                                   cents = t.cents + EXCLUDED.cents""", f"""
-    INSERT INTO charge_quarter_total AS t (quarter, code, name, quantity, cents)
-    SELECT {_QUARTER.format(row="l")}, l.code, min(l.name), sum(l.quantity), sum(l.line_cents)
-    FROM bill_line l WHERE l.bill_id >= %(first_bill)s GROUP BY 1, 2
-    ON CONFLICT (quarter, code) DO UPDATE SET name = least(t.name, EXCLUDED.name),
-        quantity = t.quantity + EXCLUDED.quantity, cents = t.cents + EXCLUDED.cents""")
+# The summaries' statement triggers stay on through the load (one grouped upsert per COPY), so the
+# dashboard's revenue and the cash-up count the loaded money the way they count the desk's.
+SUMMARY_TRIGGERS = {"bill_line": ("bill_line_charge_total",),
+                    "payment": ("payment_quarter_total", "payment_doctor_total"),
+                    "payment_reversal": ("payment_reversal_quarter_total",)}
 
 
 def _check_money(cursor, firsts: dict[str, int]) -> None:
@@ -1199,6 +1181,8 @@ def seed_visit_records(cursor, signed: int, payments: int, rng: random.Random, r
     saved = {table: _drop_secondary(cursor, table) for table in LOADED_TABLES} if large else {}
     for table in INSERT_TRIGGER_TABLES:
         cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
+        for trigger in SUMMARY_TRIGGERS.get(table, ()):
+            cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER {trigger}")
     columns = {"consultation": NoteRow._fields, "diagnosis": DiagnosisRow._fields,
                "prescription": PrescriptionRow._fields, "consultation_service": ServiceLineRow._fields,
                "vital_sign": VITAL_COLUMNS, "addendum": ADDENDUM_COLUMNS, "cash_shift": SHIFT_COLUMNS,
@@ -1237,8 +1221,6 @@ def seed_visit_records(cursor, signed: int, payments: int, rng: random.Random, r
     if large:
         say("visit record indexes and foreign keys rebuilt")
     _check_money(cursor, firsts)
-    for statement in SUMMARIES:
-        cursor.execute(statement, firsts)
     report.consultations, report.diagnoses = counted["consultation"], counted["diagnosis"]
     report.prescriptions, report.vitals, report.addenda = (counted["prescription"], counted["vital_sign"],
                                                            counted["addendum"])

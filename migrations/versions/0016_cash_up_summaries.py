@@ -111,7 +111,11 @@ def upgrade():
     op.execute("CREATE TRIGGER bill_outstanding_update AFTER UPDATE OF status, balance_cents ON bill FOR EACH ROW "
                "WHEN (OLD.status IS DISTINCT FROM NEW.status OR OLD.balance_cents IS DISTINCT FROM NEW.balance_cents) "
                "EXECUTE FUNCTION kliniki_bill_outstanding()")
-    op.execute(RECOUNT_DOCTORS.format(since=0))
+    op.execute(f"""
+INSERT INTO money_doctor_quarter_total (quarter, doctor_id, payments, cents)
+SELECT {QUARTER.format(row="p")}, coalesce(a.doctor_id, 0), count(*), sum(p.amount_cents)
+FROM payment p JOIN bill b ON b.id = p.bill_id LEFT JOIN appointment a ON a.id = b.appointment_id
+GROUP BY 1, 2""")
     op.execute(f"""
 INSERT INTO charge_quarter_total (quarter, code, name, quantity, cents)
 SELECT {QUARTER.format(row="l")}, l.code, min(l.name), sum(l.quantity), sum(l.line_cents) FROM bill_line l
@@ -119,16 +123,6 @@ WHERE NOT EXISTS (SELECT 1 FROM bill_line_void v WHERE v.bill_line_id = l.id)
 GROUP BY 1, 2""")
     op.execute(f"INSERT INTO outstanding_total (shard, bills, cents) "
                f"SELECT 0, count(*), coalesce(sum(b.balance_cents), 0) FROM bill b WHERE {OWED.format(row='b')}")
-
-
-# Payments from id `since` on, added to the summary.
-RECOUNT_DOCTORS = f"""
-INSERT INTO money_doctor_quarter_total AS t (quarter, doctor_id, payments, cents)
-SELECT {QUARTER.format(row="p")}, coalesce(a.doctor_id, 0), count(*), sum(p.amount_cents)
-FROM payment p JOIN bill b ON b.id = p.bill_id LEFT JOIN appointment a ON a.id = b.appointment_id
-WHERE p.id >= {{since}}
-GROUP BY 1, 2
-ON CONFLICT (quarter, doctor_id) DO UPDATE SET payments = t.payments + EXCLUDED.payments, cents = t.cents + EXCLUDED.cents"""
 
 
 def downgrade():
