@@ -134,7 +134,7 @@ def assert_invariants(app) -> None:
 
 
 _QUARTER = "date_bin('15 minutes', {row}.created_at, TIMESTAMPTZ '2000-01-01 00:00+00')"
-# Each summary the money triggers keep, next to a recount of the rows it summarises.
+# Each summary the money triggers keep (summed over its shards), next to a recount of the rows it summarises.
 MONEY_SUMMARIES = {
     "by method": (f"""
         SELECT {_QUARTER.format(row="p")}, p.method, 'payment', count(*), sum(p.amount_cents)::bigint
@@ -142,17 +142,20 @@ MONEY_SUMMARIES = {
         UNION ALL
         SELECT {_QUARTER.format(row="r")}, r.method, r.kind, count(*), sum(r.amount_cents)::bigint
         FROM payment_reversal r GROUP BY 1, 2, 3""",
-        "SELECT quarter, method, kind, moves, cents FROM money_quarter_total"),
+        "SELECT quarter, method, kind, sum(moves)::bigint, sum(cents)::bigint FROM money_quarter_total "
+        "GROUP BY 1, 2, 3"),
     "by doctor": (f"""
         SELECT {_QUARTER.format(row="p")}, coalesce(a.doctor_id, 0), count(*), sum(p.amount_cents)::bigint
         FROM payment p JOIN bill b ON b.id = p.bill_id LEFT JOIN appointment a ON a.id = b.appointment_id
         GROUP BY 1, 2""",
-        "SELECT quarter, doctor_id, payments, cents FROM money_doctor_quarter_total"),
+        "SELECT quarter, doctor_id, sum(payments)::bigint, sum(cents)::bigint FROM money_doctor_quarter_total "
+        "GROUP BY 1, 2"),
     "by service": (f"""
         SELECT {_QUARTER.format(row="l")}, l.code, sum(l.quantity)::bigint, sum(l.line_cents)::bigint
         FROM bill_line l WHERE NOT EXISTS (SELECT 1 FROM bill_line_void v WHERE v.bill_line_id = l.id)
         GROUP BY 1, 2""",
-        "SELECT quarter, code, quantity, cents FROM charge_quarter_total WHERE quantity <> 0 OR cents <> 0"),
+        "SELECT quarter, code, sum(quantity)::bigint, sum(cents)::bigint FROM charge_quarter_total GROUP BY 1, 2 "
+        "HAVING sum(quantity) <> 0 OR sum(cents) <> 0"),
     "outstanding": ("""
         SELECT count(*), coalesce(sum(balance_cents), 0)::bigint FROM bill
         WHERE status IN ('open', 'partly_paid') AND balance_cents > 0""",

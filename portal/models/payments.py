@@ -314,6 +314,8 @@ class MoneyQuarterTotal(Model):
     quarter: Mapped[datetime] = mapped_column(primary_key=True)
     method: Mapped[str] = mapped_column(String(16), primary_key=True)
     kind: Mapped[str] = mapped_column(String(8), primary_key=True)  # payment, refund or void
+    # 1 to 64: the writing backend's own row (concurrent desks never queue on one); 0: folded by the upkeep.
+    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
     moves: Mapped[int] = mapped_column(BigInteger)
     cents: Mapped[int] = mapped_column(BigInteger)
 
@@ -328,6 +330,8 @@ class MoneyDoctorQuarterTotal(Model):
 
     quarter: Mapped[datetime] = mapped_column(primary_key=True)
     doctor_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    # 1 to 64: the writing backend's own row (concurrent desks never queue on one); 0: folded by the upkeep.
+    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
     payments: Mapped[int] = mapped_column(BigInteger)
     cents: Mapped[int] = mapped_column(BigInteger)
 
@@ -342,6 +346,8 @@ class ChargeQuarterTotal(Model):
 
     quarter: Mapped[datetime] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    # 1 to 64: the writing backend's own row (concurrent desks never queue on one); 0: folded by the upkeep.
+    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
     name: Mapped[str] = mapped_column(String(200))
     quantity: Mapped[int] = mapped_column(BigInteger)
     cents: Mapped[int] = mapped_column(BigInteger)

@@ -2,14 +2,18 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from portal import clinic_time
 from portal.domain import Conflict
 from portal.extensions import db
 from portal.idempotency import new_key
 from portal.payments import services
-from tests.helpers import money_summaries_off, race
+from portal.payments.summaries import fold_summary_shards
+from portal.schedule.upkeep import run_upkeep
+from tests.helpers import admin_connection, money_summaries_off, race
 from tests.payments.conftest import figures, pay, scalar
 
 pytestmark = pytest.mark.pgbouncer  # run again through PgBouncer by make test
@@ -90,3 +94,72 @@ def test_two_desks_opening_the_same_visits_bill_at_once_get_one_bill(racing_app,
         for role in ("reception", "admin") * 4])
     assert len(set(outcomes)) == 1 and isinstance(outcomes[0], int), outcomes
     assert scalar(racing_app, "SELECT count(*) FROM bill") == 1
+
+
+# A desk's posting as the service makes it, in plain SQL: the payment insert fires the summary triggers.
+DESK_PAYMENT = ("INSERT INTO payment (bill_id, method, amount_cents, reference, receipt_number, cashier_id, shift_id) "
+                "VALUES (%s, 'card', 100, 'T', kliniki_receipt_number(2099), %s, %s)")
+
+
+def _open_bills(app, visit, prices, desk, count: int) -> list[int]:
+    """`count` sale bills of the visit's patient, a consultation charged on each."""
+    with app.app_context():
+        bills = [services.open_bill(visit["patient_id"], None, desk["reception"], new_key()) for _ in range(count)]
+        for bill_id in bills:
+            services.add_line(bill_id, prices["consult"], 1, None, desk["reception"], new_key())
+        return bills
+
+
+def test_two_desks_posting_in_the_same_quarter_hour_do_not_queue_on_its_summary(database_url, app, visit, prices,
+                                                                                shifts, desk, staff):
+    bills = _open_bills(app, visit, prices, desk, 2)
+    with admin_connection(database_url, autocommit=True) as conn:
+        conn.execute("SELECT kliniki_receipt_number(2099)")  # the year's first receipt creates its sequence
+    first = admin_connection(database_url)
+    second = admin_connection(database_url)
+    try:
+        # Two backends in different shards (pids 64 apart would share one; open another if so).
+        while second.info.backend_pid % 64 == first.info.backend_pid % 64:
+            second.close()
+            second = admin_connection(database_url)
+        first.execute(DESK_PAYMENT, (bills[0], staff["reception"], shifts["reception"]))  # held open
+        second.execute("SET lock_timeout = '2s'")
+        # The same method in the same quarter hour: one summary row each before the shards, so this waited.
+        second.execute(DESK_PAYMENT, (bills[1], staff["admin"], shifts["admin"]))
+        second.commit()
+        first.commit()
+    finally:
+        first.close()
+        second.close()
+    assert scalar(app, "SELECT count(DISTINCT shard) FROM money_quarter_total WHERE method = 'card'") == 2
+    assert money_summaries_off(app) == {}
+
+
+def test_folding_the_shards_keeps_every_summary_and_leaves_one_row_per_key(racing_app, app, visit, prices, shifts,
+                                                                            desk):
+    bills = _open_bills(app, visit, prices, desk, 8)
+    outcomes = race(racing_app, [(lambda b=b: pay(b, 1000, desk["reception"], "card")) for b in bills])
+    assert all(isinstance(o, dict) for o in outcomes), outcomes
+    assert scalar(app, "SELECT count(*) FROM money_quarter_total WHERE shard <> 0") >= 1
+    later = datetime(2100, 1, 1, tzinfo=timezone.utc)
+    with app.app_context():
+        assert fold_summary_shards(later) > 0
+        assert fold_summary_shards(later) == 0  # nothing left to fold
+    for table, keys in (("money_quarter_total", "quarter, method, kind"), ("money_doctor_quarter_total",
+                                                                           "quarter, doctor_id"),
+                        ("charge_quarter_total", "quarter, code")):
+        assert scalar(app, f"SELECT count(*) FROM {table} WHERE shard <> 0") == 0
+        assert scalar(app, f"SELECT count(*) - count(DISTINCT ({keys})) FROM {table}") == 0
+    assert money_summaries_off(app) == {}
+
+
+def test_the_daily_upkeep_folds_the_shards_of_quarter_hours_over_an_hour_old(app, bill, shifts, desk):
+    with app.app_context():
+        pay(bill, 1000, desk["reception"], "card")
+        report = run_upkeep()  # this quarter hour is too recent: left in its shard
+        assert report.summary_rows_folded == 0
+        with clinic_time.frozen(datetime.now(timezone.utc) + timedelta(hours=2)):
+            report = run_upkeep()
+    assert report.summary_rows_folded >= 3  # by method, by doctor, by service
+    assert scalar(app, "SELECT count(*) FROM money_quarter_total WHERE shard <> 0") == 0
+    assert money_summaries_off(app) == {}
