@@ -198,8 +198,8 @@ def pool_exhausted() -> bool:
 _PARAMETER = re.compile(r"(?<![:\w]):(\w+)")
 
 
-@lru_cache(maxsize=64)  # callers pass their module constants
-def _driver_sql(statement: str) -> str:
+@lru_cache(maxsize=64)  # callers pass their module constants (the benchmarks too, on plain psycopg)
+def driver_sql(statement: str) -> str:
     """SQLAlchemy's `:name` parameters as psycopg's `%(name)s` (a literal % doubled)."""
     return _PARAMETER.sub(r"%(\1)s", statement.replace("%", "%%"))
 
@@ -216,7 +216,7 @@ def fetch(session: AnySession, statement: str, params: dict[str, Any]) -> list:
     _statement_starts(driver, connection.info)
     cursor = driver.cursor(row_factory=namedtuple_row)
     try:
-        cursor.execute(_driver_sql(statement), params)
+        cursor.execute(driver_sql(statement), params)
     except psycopg.Error as error:
         raise exc.DBAPIError.instance(statement, None, error, psycopg.Error, hide_parameters=True) from None
     finally:

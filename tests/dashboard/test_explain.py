@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from portal.dashboard import queries
-from portal.db import _driver_sql
+from portal.db import driver_sql
 from portal.extensions import db
 
 START = datetime(2031, 3, 3, 21, tzinfo=timezone.utc)
@@ -36,7 +36,7 @@ def plan_of(statement: str) -> str:
     connection = db.session.connection().connection.driver_connection
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
-        cursor.execute("EXPLAIN " + _driver_sql(statement), PARAMS)
+        cursor.execute("EXPLAIN " + driver_sql(statement), PARAMS)
         return "\n".join(row[0] for row in cursor.fetchall())
 
 

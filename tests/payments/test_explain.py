@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from portal.db import _driver_sql
+from portal.db import driver_sql
 from portal.models.payments import METHODS
 from portal.payments import queries
 from tests.helpers import admin_connection
@@ -46,7 +46,7 @@ def loaded(app, database_url, visit, prices):
 
 def plan(database_url: str, sql: str, params: dict) -> str:
     with admin_connection(database_url) as conn:
-        rows = conn.execute("EXPLAIN " + _driver_sql(sql), params).fetchall()
+        rows = conn.execute("EXPLAIN " + driver_sql(sql), params).fetchall()
     return "\n".join(row[0] for row in rows)
 
 
