@@ -1,6 +1,7 @@
 """The waiting room: today's checked-in patients by doctor, their stage and how long they have waited."""
 from __future__ import annotations
 
+from portal import clinic_time
 from portal.records import services
 from tests.helpers import login
 
@@ -123,8 +124,9 @@ def test_one_click_check_in_from_the_nurses_day_list(app, client, staff, doctors
     assert refused.status_code == 403
 
 
-def test_not_arrived_yet_shows_the_next_fifty_and_counts_them_all(app, client, staff, doctors):
+def test_not_arrived_yet_shows_the_next_fifty_and_counts_them_all(app, client, staff, doctors, clock):
     from portal.records.queries import EXPECTED_SHOWN
+    clock.set(f"{clinic_time.today()} 10:00")  # just after midnight, earlier starts would clamp to one time
     patient = make_patient(app, "Expected")
     ids = [make_appointment(app, patient, doctors[index % 2], status="booked", hours_from_now=-0.9 + index / 60)
            for index in range(EXPECTED_SHOWN + 5)]
@@ -135,8 +137,9 @@ def test_not_arrived_yet_shows_the_next_fifty_and_counts_them_all(app, client, s
     assert f"Not arrived yet ({EXPECTED_SHOWN + 5})" in body and f"has all {EXPECTED_SHOWN + 5}" in body
 
 
-def test_screens_share_the_drawn_room_but_each_keeps_its_own_csrf_token(app, staff, doctors):
+def test_screens_share_the_drawn_room_but_each_keeps_its_own_csrf_token(app, staff, doctors, clock):
     from tests.helpers import csrf_from
+    clock.set(f"{clinic_time.today()} 10:00")
     expected = [make_appointment(app, make_patient(app, f"Due{index}"), doctors[0], status="booked",
                                  hours_from_now=-0.2 + index / 60) for index in range(2)]
     screens = [app.test_client() for _ in range(2)]
