@@ -42,8 +42,8 @@ def when_ready(server):
 
 
 def post_worker_init(worker):
-    """Each worker keeps the slot window rolling (portal/schedule/upkeep.py)."""
-    from portal.schedule.upkeep import start_upkeep
+    """Each worker keeps the slot window rolling (portal/ops/upkeep.py)."""
+    from portal.ops.upkeep import start_upkeep
     start_upkeep(worker.wsgi)
 
 

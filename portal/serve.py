@@ -14,7 +14,7 @@ from . import ROOT, create_app
 from .embedded import server_running, stop_server
 from .extensions import db
 from .models.staff import StaffUser
-from .schedule.upkeep import run_upkeep
+from .ops.upkeep import run_upkeep
 from .seed import DEMO_PASSWORD, DEMO_STAFF, database_is_empty, seed_demo
 
 

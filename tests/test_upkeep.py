@@ -9,8 +9,8 @@ from sqlalchemy import text
 
 from portal import clinic_time
 from portal.extensions import db
+from portal.ops.upkeep import run_upkeep, start_upkeep
 from portal.schedule import availability
-from portal.schedule.upkeep import run_upkeep, start_upkeep
 from tests.factories import EVERY_DAY
 from tests.helpers import count, run
 

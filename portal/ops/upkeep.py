@@ -24,7 +24,7 @@ from ..extensions import db
 from ..idempotency import purge_expired
 from ..models.schedule import Doctor
 from ..payments.summaries import fold_summary_shards
-from .availability import generate_slots
+from ..schedule.availability import generate_slots
 
 log = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ from portal import clinic_time
 from portal.domain import Conflict
 from portal.extensions import db
 from portal.idempotency import new_key
+from portal.ops.upkeep import run_upkeep
 from portal.payments import services
 from portal.payments.summaries import fold_summary_shards
-from portal.schedule.upkeep import run_upkeep
 from tests.helpers import admin_connection, money_summaries_off, race
 from tests.payments.conftest import figures, pay, scalar
 
