@@ -224,10 +224,10 @@ def main() -> None:
             hot = run_rounds(CLIENTS, ROUNDS, lambda w, r, c: http_pay(c, hot_bill, 100, secrets.token_urlsafe(24)),
                              setup=lambda w: desk(server))
             pages = {
-                # A visit's bill as the desk sees it (a line, a payment or two); the hot bill's 320
-                # payments are shown apart, as the page's worst case.
+                # A visit's bill as the desk sees it (a line, a payment or two); the hot bill's
+                # CLIENTS x ROUNDS payments are shown apart, as the page's worst case.
                 "bill page": f"/payments/bills/{ids['past_bill']}",
-                "bill page, hot bill (320 payments)": f"/payments/bills/{hot_bill}",
+                f"bill page, hot bill ({CLIENTS * ROUNDS} payments)": f"/payments/bills/{hot_bill}",
                 "outstanding bills": "/payments/?limit=25",
                 "day's cash-up": "/payments/report",
             }
