@@ -30,6 +30,7 @@ import threading
 from contextlib import nullcontext
 
 import psycopg
+from psycopg.rows import namedtuple_row
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (  # noqa: E402
@@ -119,42 +120,41 @@ def prepare(url: str, history: bool = True) -> dict:
     return {"shift": shift, "first_open": first_open, "past_bill": past_bill, "cashier": user}
 
 
-def post_in_raw_sql(conn: psycopg.Connection, bill: int, cashier: int) -> None:
+def post_in_raw_sql(conn: psycopg.Connection, bill: int, ids: dict) -> None:
     """Kliniki's posting transaction, its own statements in order, with no web framework or ORM around them."""
-    key = secrets.token_urlsafe(24)
+    key, cashier = secrets.token_urlsafe(24), ids["cashier"]
     with conn.transaction():
         request = {"bill_id": bill, "method": "card", "amount_cents": 100, "reference": "CEIL"}
         conn.execute(driver_sql(CLAIM_SQL), {"key": key, "scope": "payment", "user_id": cashier, "ttl": 86400,
                                              "hash": fingerprint("payment", request)})
         locked = conn.execute(driver_sql(LOCK_BILL_AND_SHIFT), {"bill_id": bill, "user_id": cashier}).fetchone()
-        assert locked is not None and locked[4] >= 100
-        payment_id, receipt = conn.execute(driver_sql(INSERT_PAYMENT), {
+        assert locked is not None and locked.balance_cents >= 100
+        posted = conn.execute(driver_sql(INSERT_PAYMENT), {
             **request, "tendered_cents": None, "change_cents": 0, "mpesa_code": None, "insurer": None,
             "member_number": None, "preauth_number": None, "year": 2099, "cashier_id": cashier,
-            "shift_id": locked[5]}).fetchone()
-        result = {"payment_id": payment_id, "receipt_number": receipt, "amount_cents": 100, "change_cents": 0,
-                  "bill_id": bill}
+            "shift_id": locked.shift_id}).fetchone()
+        result = {"payment_id": posted.id, "receipt_number": posted.receipt_number, "amount_cents": 100,
+                  "change_cents": 0, "bill_id": bill}
         conn.execute(driver_sql(COMPLETE_SQL), {"key": key, "result": json.dumps(result)})
-        conn.execute(driver_sql(POSTED), {"payment_id": payment_id}).fetchone()
+        conn.execute(driver_sql(POSTED), {"payment_id": posted.id}).fetchone()
         event = {"user_id": cashier, "role": "reception", "action": "payment.post", "entity": "payment",
-                 "entity_id": payment_id, "patient_id": locked[1], "ip": "127.0.0.1", "detail": result}
+                 "entity_id": posted.id, "patient_id": locked.patient_id, "ip": "127.0.0.1", "detail": result}
         conn.execute(driver_sql(INSERT_EVENTS), {"rows": json.dumps([event])})
 
 
-def run_ceiling(url: str, ids: dict, whole: bool = True) -> tuple:
-    """The posting transaction in plain SQL on distinct bills, one connection per thread (or its core)."""
-    connections = [psycopg.connect(url) for _ in range(CLIENTS)]
-    first = ids["first_open"] if whole else ids["first_open"] + 4000
+def post_core_in_raw_sql(conn: psycopg.Connection, bill: int, ids: dict) -> None:
+    """Only the posting's core: lock the bill, read its balance, insert the payment."""
+    with conn.transaction():
+        for statement in CORE_TX:
+            conn.execute(statement, {"b": bill, "s": ids["shift"]})
+
+
+def run_ceiling(url: str, ids: dict, post, first_bill: int) -> tuple:
+    """`post(conn, bill, ids)` on distinct bills from `first_bill`, one plain psycopg connection per thread."""
+    connections = [psycopg.connect(url, row_factory=namedtuple_row) for _ in range(CLIENTS)]
 
     def pay(worker, index, _):
-        conn = connections[worker]
-        bill = first + worker * 100 + index % 100
-        if whole:
-            post_in_raw_sql(conn, bill, ids["cashier"])
-            return "paid"
-        with conn.transaction():
-            for statement in CORE_TX:
-                conn.execute(statement, {"b": bill, "s": ids["shift"]})
+        post(connections[worker], first_bill + worker * 100 + index % 100, ids)
         return "paid"
     try:
         return run_load(CLIENTS, pay, duration_s=SECONDS)
@@ -204,8 +204,8 @@ def main() -> None:
     with (nullcontext(PRESEEDED) if PRESEEDED else fresh_database("payments")) as url:
         migrate(url)
         ids = prepare(url, history=not PRESEEDED)
-        ceiling = run_ceiling(url, ids)
-        core = run_ceiling(url, ids, whole=False)
+        ceiling = run_ceiling(url, ids, post_in_raw_sql, ids["first_open"])
+        core = run_ceiling(url, ids, post_core_in_raw_sql, ids["first_open"] + 4000)
         audit, lost = run_audit(url)
         # A loaded machine can take more than the default 30 s to bring the workers up.
         server = Gunicorn(url).start(timeout_s=180)
