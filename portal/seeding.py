@@ -1125,7 +1125,8 @@ CHECKS = {
 
 # The summaries' statement triggers stay on through the load (one grouped upsert per COPY), so the
 # dashboard's revenue and the cash-up count the loaded money the way they count the desk's.
-SUMMARY_TRIGGERS = {"bill_line": ("bill_line_charge_total",),
+SUMMARY_TRIGGERS = {"bill_line": ("bill_line_charge_total", "bill_line_service_day_total"),
+                    "bill_discount": ("bill_discount_service_day_total",),
                     "payment": ("payment_quarter_total", "payment_doctor_total"),
                     "payment_reversal": ("payment_reversal_quarter_total",)}
 

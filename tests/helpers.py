@@ -156,6 +156,24 @@ MONEY_SUMMARIES = {
         GROUP BY 1, 2""",
         "SELECT quarter, code, sum(quantity)::bigint, sum(cents)::bigint FROM charge_quarter_total GROUP BY 1, 2 "
         "HAVING sum(quantity) <> 0 OR sum(cents) <> 0"),
+    "by service and day": ("""
+        SELECT day, service_id, sum(quantity)::bigint, sum(charged)::bigint, sum(discounted)::bigint FROM (
+            SELECT (l.created_at AT TIME ZONE 'UTC')::date AS day, l.service_id, l.quantity, l.line_cents AS charged,
+                   0 AS discounted
+            FROM bill_line l JOIN bill b ON b.id = l.bill_id WHERE b.status <> 'void'
+            UNION ALL
+            SELECT (d.created_at AT TIME ZONE 'UTC')::date, coalesce(l.service_id, 0), 0, 0, d.amount_cents
+            FROM bill_discount d JOIN bill b ON b.id = d.bill_id LEFT JOIN bill_line l ON l.id = d.bill_line_id
+            WHERE b.status <> 'void'
+            UNION ALL
+            SELECT (v.created_at AT TIME ZONE 'UTC')::date, l.service_id, -l.quantity, -l.line_cents,
+                   -(SELECT coalesce(sum(x.amount_cents), 0) FROM bill_discount x WHERE x.bill_line_id = l.id)
+            FROM bill_line_void v JOIN bill_line l ON l.id = v.bill_line_id JOIN bill b ON b.id = v.bill_id
+            WHERE b.status <> 'void') m
+        GROUP BY 1, 2 HAVING sum(quantity) <> 0 OR sum(charged) <> 0 OR sum(discounted) <> 0""",
+        "SELECT day, service_id, sum(quantity)::bigint, sum(charged_cents)::bigint, sum(discount_cents)::bigint "
+        "FROM service_day_total GROUP BY 1, 2 "
+        "HAVING sum(quantity) <> 0 OR sum(charged_cents) <> 0 OR sum(discount_cents) <> 0"),
     "outstanding": ("""
         SELECT count(*), coalesce(sum(balance_cents), 0)::bigint FROM bill
         WHERE status IN ('open', 'partly_paid') AND balance_cents > 0""",

@@ -7,7 +7,7 @@ statement (GROUP BY ROLLUP), never from adding rows up here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from .. import clinic_time
@@ -345,25 +345,40 @@ def revenue(span: DateRange, session: AnySession | None = None) -> Revenue:
 # What was charged for each service over the range (lines by when they were charged), less the
 # discounts given on its lines in the range; bills voided since are left out entirely. Discounts on
 # a whole bill belong to no service: their row has no service. Payments are not split by service.
+# The whole UTC days of the range come from the summary service_day_total (migration 0018, kept by
+# triggers as lines, discounts and voids are written); only the range's partial days at either end
+# (a clinic-local day is not a UTC day) read the rows themselves: a year is then about 20,000
+# summary rows and two days of lines, where reading the year's 200,000 lines cost 33 ms.
 BY_SERVICE_SQL = """
 WITH void_bill AS (  -- few: a bill is voided only while nothing is paid on it
     SELECT id FROM bill WHERE status = 'void'
+), edge (from_at, to_at) AS (  -- [start, whole days' start) and [whole days' end, end)
+    VALUES (CAST(:start AS timestamptz), CAST(:whole_from AS timestamptz)),
+           (CAST(:whole_to AS timestamptz), CAST(:end AS timestamptz))
 ), moves AS (
-    SELECT l.service_id, sum(l.quantity) AS quantity, sum(l.line_cents) AS charged, 0 AS discounted
-    FROM bill_line l
-    WHERE l.created_at >= :start AND l.created_at < :end AND l.bill_id NOT IN (SELECT id FROM void_bill)
+    SELECT nullif(t.service_id, 0) AS service_id, sum(t.quantity) AS quantity, sum(t.charged_cents) AS charged,
+           sum(t.discount_cents) AS discounted
+    FROM service_day_total t
+    WHERE t.day >= (CAST(:whole_from AS timestamptz) AT TIME ZONE 'UTC')::date
+      AND t.day < (CAST(:whole_to AS timestamptz) AT TIME ZONE 'UTC')::date
+    GROUP BY 1
+    UNION ALL
+    SELECT l.service_id, sum(l.quantity), sum(l.line_cents), 0
+    FROM edge e JOIN bill_line l ON l.created_at >= e.from_at AND l.created_at < e.to_at
+    WHERE l.bill_id NOT IN (SELECT id FROM void_bill)
     GROUP BY l.service_id
     UNION ALL
     SELECT l.service_id, 0, 0, sum(d.amount_cents)
-    FROM bill_discount d
+    FROM edge e JOIN bill_discount d ON d.created_at >= e.from_at AND d.created_at < e.to_at
     LEFT JOIN bill_line l ON l.id = d.bill_line_id
-    WHERE d.created_at >= :start AND d.created_at < :end AND d.bill_id NOT IN (SELECT id FROM void_bill)
+    WHERE d.bill_id NOT IN (SELECT id FROM void_bill)
     GROUP BY l.service_id
     UNION ALL  -- a charge voided by mistake leaves, with its discounts, on the day of its void
     SELECT l.service_id, -sum(l.quantity), -sum(l.line_cents),
            -coalesce(sum((SELECT sum(d.amount_cents) FROM bill_discount d WHERE d.bill_line_id = l.id)), 0)
-    FROM bill_line_void v JOIN bill_line l ON l.id = v.bill_line_id
-    WHERE v.created_at >= :start AND v.created_at < :end AND v.bill_id NOT IN (SELECT id FROM void_bill)
+    FROM edge e JOIN bill_line_void v ON v.created_at >= e.from_at AND v.created_at < e.to_at
+    JOIN bill_line l ON l.id = v.bill_line_id
+    WHERE v.bill_id NOT IN (SELECT id FROM void_bill)
     GROUP BY l.service_id
 ), per_service AS (
     SELECT GROUPING(service_id) AS level, service_id, sum(quantity) AS quantity, sum(charged) AS charged,
@@ -377,13 +392,26 @@ SELECT x.level, x.service_id, s.code, coalesce(s.name, 'Discounts on whole bills
        (coalesce(x.charged, 0) - coalesce(x.discounted, 0))::bigint AS net_cents
 FROM per_service x
 LEFT JOIN service s ON s.id = x.service_id
+WHERE x.level = 1 OR x.quantity <> 0 OR x.charged <> 0 OR x.discounted <> 0
 ORDER BY x.level DESC, net_cents DESC, s.code
 LIMIT :limit"""
 
 
+def whole_utc_days(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """The UTC midnights bounding the whole UTC days inside [start, end); both `end` when there are none."""
+    start, end = start.astimezone(timezone.utc), end.astimezone(timezone.utc)
+    midnight = start.replace(hour=0, minute=0, second=0, microsecond=0)
+    first = midnight if midnight == start else midnight + timedelta(days=1)
+    last = end.replace(hour=0, minute=0, second=0, microsecond=0)
+    return (first, last) if first < last else (end, end)
+
+
 def by_service(span: DateRange, session: AnySession | None = None) -> tuple[list, Any]:
     """Per service charged in the range: quantity, charged, discounted and net; and the range's total."""
-    rows = fetch(_session(session), BY_SERVICE_SQL, {**span.params(), "limit": MAX_SERVICES + 1})
+    start, end = span.bounds
+    whole_from, whole_to = whole_utc_days(start, end)
+    rows = fetch(_session(session), BY_SERVICE_SQL, {"start": start, "end": end, "whole_from": whole_from,
+                                                     "whole_to": whole_to, "limit": MAX_SERVICES + 1})
     return [row for row in rows if row.level == 0], rows[0]
 
 

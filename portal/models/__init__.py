@@ -19,6 +19,7 @@ from .payments import (
     Payment,
     PaymentReversal,
     ReceiptPrint,
+    ServiceDayTotal,
 )
 from .records import (
     Addendum,
@@ -40,5 +41,5 @@ __all__ = ["ROLES", "Addendum", "Allergy", "Appointment", "AppointmentEvent", "A
            "CashShift", "CashShiftCount", "ChargeQuarterTotal", "Consultation", "ConsultationService", "Diagnosis",
            "Doctor", "FollowUp", "Icd10Code", "IdempotencyKey", "InsuranceClaimOutcome", "LoginEvent",
            "MoneyDoctorQuarterTotal", "MoneyQuarterTotal", "MpesaConfirmation", "OutstandingTotal", "Patient",
-           "Payment", "PaymentReversal", "Prescription", "ReceiptPrint", "RecordAccessGrant", "Service", "Slot",
-           "StaffSession", "StaffUser", "TimeOff", "VitalSign"]
+           "Payment", "PaymentReversal", "Prescription", "ReceiptPrint", "RecordAccessGrant", "Service",
+           "ServiceDayTotal", "Slot", "StaffSession", "StaffUser", "TimeOff", "VitalSign"]

@@ -6,7 +6,7 @@ updated or deleted (triggers in migration 0008 refuse it); totals and balances c
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, SmallInteger, String, Text, func, text
 from sqlalchemy.dialects.postgresql import JSONB
@@ -351,6 +351,24 @@ class ChargeQuarterTotal(Model):
     name: Mapped[str] = mapped_column(String(200))
     quantity: Mapped[int] = mapped_column(BigInteger)
     cents: Mapped[int] = mapped_column(BigInteger)
+
+
+class ServiceDayTotal(Model):
+    """Charged and discounted per service by UTC day, void bills left out: the dashboard's by service.
+
+    Kept by triggers on bill_line, bill_discount, bill_line_void and a bill's void (migration 0018);
+    service_id 0 holds the discounts on whole bills.
+    """
+
+    __tablename__ = "service_day_total"
+
+    day: Mapped[date] = mapped_column(primary_key=True)
+    service_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    # 1 to 64: the writing backend's own row (concurrent desks never queue on one); 0: folded by the upkeep.
+    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    quantity: Mapped[int] = mapped_column(BigInteger)
+    charged_cents: Mapped[int] = mapped_column(BigInteger)
+    discount_cents: Mapped[int] = mapped_column(BigInteger)
 
 
 class OutstandingTotal(Model):

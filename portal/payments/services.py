@@ -258,9 +258,14 @@ def add_discount(bill_id: int, line_id: int | None, amount_cents: int, reason: s
             return int(first["discount_id"])
         bill = lock_bill(session, bill_id)
         figures = balance(session, bill_id)
-        if line_id is not None and not fetch(session, "SELECT 1 FROM bill_line WHERE id = :l AND bill_id = :b",
-                                             {"l": line_id, "b": bill_id}):
-            raise BadInput("That line is not on this bill.", field="line_id")
+        if line_id is not None:
+            line = fetch(session, "SELECT EXISTS (SELECT 1 FROM bill_line_void v WHERE v.bill_line_id = l.id) "
+                                  "AS voided FROM bill_line l WHERE l.id = :l AND l.bill_id = :b",
+                         {"l": line_id, "b": bill_id})
+            if not line:
+                raise BadInput("That line is not on this bill.", field="line_id")
+            if line[0].voided:  # a void takes the line and its discounts off; nothing is left to discount
+                raise Conflict("That charge is void: there is nothing on it to discount.", field="line_id")
         if not actor.in_group(ADMINS):
             limit = figures.charged_cents * int(current_app.config["PAYMENTS_RECEPTION_DISCOUNT_PERCENT"]) // 100
             if figures.discount_cents + amount_cents > limit:

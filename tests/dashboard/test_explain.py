@@ -13,22 +13,24 @@ START = datetime(2031, 3, 3, 21, tzinfo=timezone.utc)
 END = START + timedelta(days=30)
 PARAMS = {"start": START, "end": END, "tz": "Africa/Nairobi", "unit": "day", "now": END,
           "limit": queries.MAX_DOCTORS, "first": date(2031, 3, 4), "last": date(2031, 4, 2), "step": "1 day",
+          "whole_from": START + timedelta(hours=3), "whole_to": END - timedelta(hours=21),
           **{f"opened_{days}": END - timedelta(days=days) for days in (30, 60, 90)}}
 EXPECTED = {  # the index each statement must range over
     "by status": "ix_appointment_starts_at", "by doctor": "ix_appointment_starts_at",
     "waits": "ix_appointment_event_visit", "rates": "pk_appointment_quarter_count",
     "utilisation": "ix_slot_starts_at_doctor_id", "new patients": "ix_patient_created_at",
-    "revenue": "pk_money_quarter_total", "by service": "ix_bill_line_created_at_covering",
+    "revenue": "pk_money_quarter_total", "by service": "pk_service_day_total",
     # Either partial index of open bills serves it (both carry the balance).
     "outstanding": ("ix_bill_outstanding_balance", "ix_bill_owed_by_patient"),
 }
 ALSO = {  # further tables a statement reads, each through its index
     "waits": ("ix_appointment_starts_at",),
-    "by service": ("ix_bill_void", "ix_bill_discount_created_at"),
+    "by service": ("ix_bill_line_created_at_covering", "ix_bill_void", "ix_bill_discount_created_at",
+                   "ix_bill_line_void_created_at"),
 }
 TABLES = ("appointment", "appointment_event", "slot", "patient", "payment", "payment_reversal", "bill",
           "appointment_quarter_count", "money_quarter_total",
-          "bill_line", "bill_discount")
+          "bill_line", "bill_discount", "bill_line_void", "service_day_total")
 
 
 def plan_of(statement: str) -> str:

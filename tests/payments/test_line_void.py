@@ -32,6 +32,15 @@ def test_an_admin_voids_a_charge_and_the_totals_leave_it_out(app, bill, prices, 
     assert scalar(app, "SELECT count(*) FROM audit_event WHERE action = 'bill.line_void'") == 1
 
 
+def test_a_voided_charge_cannot_be_discounted(app, bill, prices, desk):
+    line = _lab_line(app, bill, prices, desk)
+    with app.app_context():
+        services.void_line(bill, line, "wrong test", desk["admin"], new_key())
+        with pytest.raises(Conflict, match="void"):
+            services.add_discount(bill, line, 1000, "goodwill", desk["admin"], new_key())
+    assert scalar(app, "SELECT count(*) FROM bill_discount WHERE bill_id = :b", b=bill) == 0
+    assert figures(app, bill).total_cents == 150000
+
 def test_a_void_that_would_leave_the_bill_overpaid_is_refused(app, bill, prices, desk, shifts):
     line = _lab_line(app, bill, prices, desk)
     with app.app_context():
