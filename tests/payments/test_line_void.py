@@ -87,6 +87,8 @@ def test_the_bill_page_and_the_cash_up_show_a_voided_charge(app, login_as, bill,
     body = done.get_data(as_text=True)
     assert done.status_code == 200 and 'data-voided="true"' in body and "ordered in error" in body
     assert 'id="bill-voided">Ksh 800.50' in body and 'id="bill-total">Ksh 1,500.00' in body
+    option = f'<option value="{line}">Full blood count</option>'  # the discount form's choice of line
+    assert option in html and option not in body  # a void charge has nothing left to discount
     report = page(admin, "/payments/report")
     assert "Charge void" in report and "ordered in error" in report
     csv = admin.get("/payments/report.csv").get_data(as_text=True)
