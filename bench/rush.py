@@ -12,9 +12,10 @@ can ever be booked over them); everything else is the seed's.
 Virtual users are multiplexed on one asyncio loop over raw sockets (one keep-alive connection
 each, like a browser tab), so the load generator costs little of the two cores it shares with
 gunicorn and PostgreSQL. Each screen runs its role's tasks with think times, and its page's live
-poll runs on its own timer: reception's day grid (`/schedule/grid?v=`, 204 when nothing changed),
-nurses' and doctors' waiting room. Requests are the browser's own: the forms' fields, the CSRF
-token from the page, the idempotency key the form carries, htmx's HX-* headers.
+poll runs on its own timer, at the URL the page's hx-get names (with the version it shows, 204 when
+nothing changed): reception's day grid, nurses' and doctors' waiting room. Requests are the
+browser's own: the forms' fields, the CSRF token from the page, the idempotency key the form
+carries, htmx's HX-* headers.
 
 Visits flow between roles through in-process queues: a desk checks in one of today's visits, a
 nurse records its vitals, its doctor opens it, starts the note, autosaves, adds a service and signs
@@ -458,12 +459,21 @@ class ClinicalScreen(Screen):
     """Nurses and doctors keep the waiting room open; it polls."""
 
     async def open(self) -> None:
-        await self.browser.get("waiting room page", "/records/waiting-room")
+        page = await self.browser.get("waiting room page", "/records/waiting-room")
         self.browser.page = "/records/waiting-room"
-        self.poll_path = "/records/waiting-room"
+        self.track_room(page.body)
+
+    def track_room(self, body: str) -> None:
+        """The poll's URL as the room's hx-get names it: with the version shown, so an unchanged room is a 204."""
+        match = re.search(r'<div id="waiting-room" hx-get="([^"]+)"', body)
+        if match:
+            self.poll_path = html.unescape(match.group(1))
 
     async def poll(self) -> None:
-        await self.browser.get("waiting room poll", "/records/waiting-room", "waiting-room")
+        if self.poll_path:
+            answer = await self.browser.get("waiting room poll", self.poll_path, "waiting-room")
+            if answer.status == 200:
+                self.track_room(answer.body)
 
 
 class Nurse(ClinicalScreen):
