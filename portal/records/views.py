@@ -2,6 +2,7 @@
 the ICD-10 picker, allergies, the patient's clinical panel and timeline, print-outs, the waiting room."""
 from __future__ import annotations
 
+import time
 from datetime import date, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -504,13 +505,33 @@ def _waiting_room(version: str | None = None):
     return render("records/waiting_room.html", room_html=room, poll_seconds=WAITING_POLL_SECONDS)
 
 
+_POLLED_VERSION = "kliniki_waiting_room_polled"  # role -> (when read, version), in this worker
+
+
+def polled_room_version(session) -> str:
+    """The room's version for a poll: the one this worker read for the role less than
+    WAITING_ROOM_FRESH_S ago, else read now. In a busy morning the room changes every second, and
+    every nurse's and doctor's screen (a poll each 10 s) read the version and drew the room again;
+    a room that much older is as good on a 10-second poll, and is read and drawn once."""
+    polled = current_app.extensions.setdefault(_POLLED_VERSION, {})
+    seen = polled.get(current_user.role)
+    now = time.monotonic()
+    if seen and now - seen[0] < current_app.config["WAITING_ROOM_FRESH_S"]:
+        return seen[1]
+    version = queries.waiting_room_version(session)
+    polled[current_user.role] = (now, version)
+    return version
+
+
 @bp.route("/waiting-room")
 @roles(ALL_STAFF)
 def waiting_room():
     """Today's checked-in patients by doctor: minutes waited and stage (no clinical content); the poll
     answers 204 while nothing changed since the version the page holds (as the day grid's does)."""
-    version = queries.waiting_room_version(db.session())
-    if wants_fragment() and request.args.get("v") == version:
+    if not wants_fragment():
+        return _waiting_room()  # the page itself is always read afresh
+    version = polled_room_version(db.session())
+    if request.args.get("v") == version:
         return make_response("", 204)
     return _waiting_room(version)
 
