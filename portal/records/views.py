@@ -475,7 +475,7 @@ _ROOM_HTML = "kliniki_waiting_room_html"
 _CSRF_MARK = "\x00csrf\x00"  # stands for the screen's own CSRF token in the drawn room
 
 
-def drawn_room(session, version: str) -> tuple[str, list[int]]:
+def drawn_room(session, version: str, read_at: int) -> tuple[str, list[int]]:
     """The waiting room's HTML (its CSRF token marked) and the patients it shows, drawn once per
     version of the room and role: every nurse's and doctor's screen polls it, and during a morning
     each change was drawn again for every one of them. The caller reads the version first, so a
@@ -487,15 +487,37 @@ def drawn_room(session, version: str) -> tuple[str, list[int]]:
         for item in rows:
             doctors.setdefault(item["row"].doctor_name, []).append(item)
         html = render_template("records/_waiting_room.html", doctors=doctors, expected=expected,
-                               expected_in_all=expected_in_all, version=version, poll_seconds=WAITING_POLL_SECONDS)
+                               expected_in_all=expected_in_all, version=version, read_at=read_at,
+                               poll_seconds=WAITING_POLL_SECONDS)
         return (html.replace(generate_csrf(), _CSRF_MARK),
                 [item["row"].patient_id for item in rows] + [row.patient_id for row in expected])
     return drawn_once(_ROOM_HTML, (version, current_user.role), draw, MAX_CACHED_ROOMS)
 
 
-def _waiting_room(version: str | None = None):
+_READ_VERSION = "kliniki_waiting_room_read"  # role -> (read at, ms since the epoch; version), in this worker
+
+
+def room_version(session, held_at: int | None = None) -> tuple[str, int]:
+    """The room's version and when it was read (ms since the epoch). A poll (`held_at`: when the
+    room its screen shows was read) gets the version this worker read for the role less than
+    WAITING_ROOM_FRESH_S ago, unless its screen holds a later read: in a busy morning the room
+    changed every second, and every nurse's and doctor's screen read it and drew it again each
+    poll. A room that much older is as good on a 10-second poll, and a screen never goes back
+    to a room older than its own. Without `held_at` (the page, a room after a change) it is read now."""
+    read = current_app.extensions.setdefault(_READ_VERSION, {})
+    seen = read.get(current_user.role)
+    now = int(time.time() * 1000)
+    window_ms = current_app.config["WAITING_ROOM_FRESH_S"] * 1000
+    if held_at is not None and seen and seen[0] >= held_at and now - seen[0] < window_ms:
+        return seen[1], seen[0]
+    version = queries.waiting_room_version(session)
+    read[current_user.role] = (now, version)
+    return version, now
+
+
+def _waiting_room(version: tuple[str, int] | None = None):
     session = db.session()
-    html, shown = drawn_room(session, queries.waiting_room_version(session) if version is None else version)
+    html, shown = drawn_room(session, *(version or room_version(session)))
     room = Markup(html.replace(_CSRF_MARK, generate_csrf()))
     if wants_fragment():
         response = make_response(room)
@@ -505,33 +527,16 @@ def _waiting_room(version: str | None = None):
     return render("records/waiting_room.html", room_html=room, poll_seconds=WAITING_POLL_SECONDS)
 
 
-_POLLED_VERSION = "kliniki_waiting_room_polled"  # role -> (when read, version), in this worker
-
-
-def polled_room_version(session) -> str:
-    """The room's version for a poll: the one this worker read for the role less than
-    WAITING_ROOM_FRESH_S ago, else read now. In a busy morning the room changes every second, and
-    every nurse's and doctor's screen (a poll each 10 s) read the version and drew the room again;
-    a room that much older is as good on a 10-second poll, and is read and drawn once."""
-    polled = current_app.extensions.setdefault(_POLLED_VERSION, {})
-    seen = polled.get(current_user.role)
-    now = time.monotonic()
-    if seen and now - seen[0] < current_app.config["WAITING_ROOM_FRESH_S"]:
-        return seen[1]
-    version = queries.waiting_room_version(session)
-    polled[current_user.role] = (now, version)
-    return version
-
-
 @bp.route("/waiting-room")
 @roles(ALL_STAFF)
 def waiting_room():
     """Today's checked-in patients by doctor: minutes waited and stage (no clinical content); the poll
     answers 204 while nothing changed since the version the page holds (as the day grid's does)."""
     if not wants_fragment():
-        return _waiting_room()  # the page itself is always read afresh
-    version = polled_room_version(db.session())
-    if request.args.get("v") == version:
+        return _waiting_room()
+    held_at = integer(request.args.get("at"), "time the room was read", 0) or 0
+    version = room_version(db.session(), held_at)
+    if request.args.get("v") == version[0]:
         return make_response("", 204)
     return _waiting_room(version)
 

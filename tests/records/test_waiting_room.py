@@ -57,23 +57,33 @@ def test_the_poll_answers_204_until_something_in_the_room_changes(app, client, c
     assert client.get("/records/waiting-room?v=stale", headers=hx).status_code == 200
 
 
-def test_polls_within_the_fresh_window_reuse_the_version_read_and_the_page_is_always_afresh(app, client, staff,
-                                                                                           doctors, monkeypatch):
-    from urllib.parse import quote
+def _poll_url(body: str) -> str:
+    import html
+    import re
+    return html.unescape(re.search(r'<div id="waiting-room" hx-get="([^"]+)"', body).group(1))
+
+
+def test_polls_within_the_fresh_window_reuse_the_worker_s_read_and_never_go_back(app, client, staff, doctors,
+                                                                                monkeypatch):
     arrived = make_appointment(app, make_patient(app, "Arrived"), doctors[0])
     assert login(client, "nurse1").status_code == 302
     monkeypatch.setitem(app.config, "WAITING_ROOM_FRESH_S", 60)
     hx = {"HX-Request": "true"}
-    first = client.get("/records/waiting-room?v=none", headers=hx).get_data(as_text=True)  # reads the version
-    poll = f"/records/waiting-room?v={quote(_version(first))}"
+    first = client.get("/records/waiting-room?v=none&at=0", headers=hx).get_data(as_text=True)  # read, kept
+    poll = _poll_url(first)
     with app.app_context():
         services.record_vitals(arrived, {"pulse_bpm": 80}, nurse(staff))
-    assert client.get(poll, headers=hx).status_code == 204  # the version read under a minute ago
-    page = client.get("/records/waiting-room").get_data(as_text=True)
-    assert 'data-stage="ready for the doctor"' in page and _version(page) != _version(first)
-    monkeypatch.setitem(app.config, "WAITING_ROOM_FRESH_S", 0)  # the window has passed
-    changed = client.get(poll, headers=hx)
+    assert client.get(poll, headers=hx).status_code == 204  # the read kept under a minute ago
+    later = poll.replace(f"at={poll.rsplit('at=', 1)[1]}", f"at={10**15}")  # a screen holding a later read
+    changed = client.get(later, headers=hx)
     assert changed.status_code == 200 and 'data-stage="ready for the doctor"' in changed.get_data(as_text=True)
+    page = client.get("/records/waiting-room").get_data(as_text=True)  # the page is always read afresh
+    assert 'data-stage="ready for the doctor"' in page
+    assert client.get(_poll_url(page), headers=hx).status_code == 204  # and its poll is not sent back to before
+    assert client.get(poll, headers=hx).status_code == 200  # the first screen catches up
+    refused = client.get("/records/waiting-room?v=x&at=%D9%A1", headers=hx)  # an Arabic-Indic digit
+    assert refused.status_code == 422
+
 
 def test_one_click_check_in_from_the_waiting_room_and_the_desk_can_undo_it(app, client, staff, doctors, database_url):
     import re
