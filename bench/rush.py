@@ -62,7 +62,7 @@ TASK_THINK_S = (1.0, 4.0)   # between two tasks
 TYPING_S = 0.4              # between two keystroke searches (the form's hx-trigger delay is 300 ms)
 NOTE_AUTOSAVES = 3          # autosaves per consultation note (hx-trigger "input changed delay:1200ms")
 POLL_S = 10                 # the day grid's and the waiting room's hx-trigger "every 10s"
-TODAY_VISITS_PER_DOCTOR = 40  # the rush goes through a day at many times real speed
+TODAY_VISITS_PER_DOCTOR = 60  # the rush goes through a day at many times real speed; at 40 a 300 s run ran out
 VISIT_MINUTES = 2
 
 TARGET_RPS, TARGET_P95_MS = 300, 150
