@@ -33,7 +33,16 @@ from .records import (
     RecordAccessGrant,
     VitalSign,
 )
-from .schedule import Appointment, AppointmentEvent, AppointmentQuarterCount, Availability, Doctor, Slot, TimeOff
+from .schedule import (
+    Appointment,
+    AppointmentEvent,
+    AppointmentQuarterCount,
+    Availability,
+    Doctor,
+    ScheduleChange,
+    Slot,
+    TimeOff,
+)
 from .staff import ROLES, LoginEvent, StaffSession, StaffUser
 
 __all__ = ["ROLES", "Addendum", "Allergy", "Appointment", "AppointmentEvent", "AppointmentQuarterCount",
@@ -42,4 +51,4 @@ __all__ = ["ROLES", "Addendum", "Allergy", "Appointment", "AppointmentEvent", "A
            "Doctor", "FollowUp", "Icd10Code", "IdempotencyKey", "InsuranceClaimOutcome", "LoginEvent",
            "MoneyDoctorQuarterTotal", "MoneyQuarterTotal", "MpesaConfirmation", "OutstandingTotal", "Patient",
            "Payment", "PaymentReversal", "Prescription", "ReceiptPrint", "RecordAccessGrant", "Service",
-           "ServiceDayTotal", "Slot", "StaffSession", "StaffUser", "TimeOff", "VitalSign"]
+           "ScheduleChange", "ServiceDayTotal", "Slot", "StaffSession", "StaffUser", "TimeOff", "VitalSign"]

@@ -52,6 +52,7 @@ class Slot(Model):
                         name="booked_has_appointment"),
         CheckConstraint("NOT outside_hours OR appointment_id IS NOT NULL", name="outside_hours_only_booked"),
         Index("ix_slot_outside_hours", "starts_at", postgresql_where=text("outside_hours")),
+        Index("ix_slot_ends_at", "ends_at"),  # the day version's "which slots are past"
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -192,3 +193,18 @@ class AppointmentQuarterCount(Model):
     status: Mapped[str] = mapped_column(String(20), primary_key=True)
     cancelled_by: Mapped[str] = mapped_column(String(16), primary_key=True)  # '' when not cancelled
     appointments: Mapped[int]
+
+
+class ScheduleChange(Model):
+    """How many statements wrote slots or appointments starting in each UTC quarter hour: the day grid's version.
+
+    Kept by statement triggers on slot and appointment (migration 0019) in the writing transaction,
+    each backend in its own row (shard = its pid), so no writer waits on another's counter. A day's
+    sum only ever grows, and grows with every change to what its grid shows.
+    """
+
+    __tablename__ = "schedule_change"
+
+    quarter: Mapped[datetime] = mapped_column(primary_key=True)
+    shard: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    changes: Mapped[int] = mapped_column(BigInteger)

@@ -176,19 +176,17 @@ def cells_for(slot_ids: list[int]) -> list[Cell]:
     return _cells(rows, now)
 
 
-# What every cell shows, each slot's time and state and which are past at :now (the clinic's clock,
-# as the cells are drawn with), each appointment's state, and the doctors' names and specialisations.
+# What every cell shows: the writes to the day's slots and appointments (counted by triggers, migration
+# 0019, from the quarter hour :start falls in), the last slot start and end the clinic's clock (:now, as
+# the cells are drawn with) has passed (a free slot turns past), and the doctors' names and specialisations.
 DAY_VERSION_SQL = """
         SELECT concat_ws('|',
-          (SELECT count(*) || ':' || coalesce(sum(hashtextextended(
-                    s.id || ':' || s.starts_at || ':' || s.status || ':' || coalesce(s.appointment_id, 0)
-                    || ':' || s.outside_hours, 0)), 0)
-                  || ':' || count(*) FILTER (WHERE s.starts_at <= :now)
-                  || ':' || count(*) FILTER (WHERE s.ends_at <= :now)
-           FROM slot s WHERE s.starts_at >= :start AND s.starts_at < :end),
-          (SELECT count(*) || ':' || coalesce(sum(hashtextextended(
-                    a.id || ':' || a.status || ':' || a.updated_at, 0)), 0)
-           FROM appointment a WHERE a.starts_at >= :start AND a.starts_at < :end),
+          (SELECT coalesce(sum(c.changes), 0) FROM schedule_change c
+           WHERE c.quarter >= date_bin('15 minutes', :start, TIMESTAMPTZ '2000-01-01 00:00+00') AND c.quarter < :end),
+          (SELECT coalesce(max(s.starts_at)::text, '-') FROM slot s WHERE s.starts_at >= :start
+           AND s.starts_at < :end AND s.starts_at <= :now),
+          (SELECT coalesce(max(s.ends_at)::text, '-') FROM slot s WHERE s.ends_at > :start AND s.ends_at <= :now
+           AND s.ends_at < :end + interval '1 day'),
           (SELECT count(*) || ':' || coalesce(sum(hashtextextended(
                     d.id || ':' || d.name || ':' || d.specialisation, 0)), 0)
            FROM doctor d WHERE d.is_active))"""
@@ -197,8 +195,8 @@ DAY_VERSION_SQL = """
 def day_version(day: date) -> str:
     """A fingerprint of everything the day grid shows; it changes when any cell would.
 
-    Order-free sums of row hashes over two index range scans (slots and appointments of the
-    day), so a poll costs no sort and no join however many appointments the clinic holds.
+    A sum of the day's write counters and two index lookups, so a poll costs the same however
+    many slots and appointments the day holds (hashing each row was 4.5 ms at 2,900).
     """
     start, end = clinic_time.day_bounds(day)
     return db.session.scalar(text(DAY_VERSION_SQL), {"start": start, "end": end, "now": clinic_time.now()})
