@@ -107,7 +107,8 @@ def main() -> None:
                 for index in range(WARMUP + count):
                     if touched:  # a change on the day (as a check-in elsewhere): the next poll draws anew
                         conn.execute("UPDATE appointment SET updated_at = now() WHERE id = %s", touched)
-                    answer = desk.get(poll_changed, headers=fragment)
+                    # `at` after the change: a screen holding a later read gets no worker's earlier read
+                    answer = desk.get(f"{poll_changed}&at={int(time.time() * 1000)}", headers=fragment)
                     if answer.status != 200:
                         raise RuntimeError(f"changed poll: HTTP {answer.status}")
                     if index >= WARMUP:

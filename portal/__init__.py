@@ -135,6 +135,7 @@ def _request_id() -> str:
 def _register_hooks(app: Flask) -> None:
     from . import metrics
     from .auth.access import enforce_access
+    from .web import mark_write
 
     @app.before_request
     def start_request():
@@ -142,6 +143,7 @@ def _register_hooks(app: Flask) -> None:
         g.started = time.perf_counter()
 
     app.before_request(enforce_access)
+    app.after_request(mark_write)
 
     @app.after_request
     def finish_request(response):

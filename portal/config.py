@@ -97,6 +97,7 @@ class Config:
         self.MAX_CONTENT_LENGTH = 1024 * 1024
         # How old a waiting room a poll may be answered with, in seconds (0: read every poll).
         self.WAITING_ROOM_FRESH_S = _float("WAITING_ROOM_FRESH_S", 2)
+        self.DAY_GRID_FRESH_S = _float("DAY_GRID_FRESH_S", 2)
         # Payments: what receipts print, reception's discount limit, the M-Pesa callback's secret.
         self.CLINIC_ADDRESS = os.environ.get("CLINIC_ADDRESS", "")
         self.CLINIC_KRA_PIN = os.environ.get("CLINIC_KRA_PIN", "")

@@ -1,6 +1,7 @@
 """HTMX-aware rendering: one place decides full page or fragment."""
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import TypeVar
@@ -8,7 +9,7 @@ from typing import TypeVar
 from flask import current_app, make_response, redirect, render_template, request, url_for
 from jinja2_fragments.flask import render_block
 
-from . import clinic_time, labels
+from . import clinic_time, labels, validation
 
 T = TypeVar("T")
 
@@ -75,6 +76,47 @@ def drawn_once(cache_name: str, key: tuple, draw: Callable[[], T], limit: int) -
             cache.clear()
         cache[key] = drawn
     return drawn
+
+
+def recent_read(cache_name: str, key: object, held_at: int | None, window_s: float, read: Callable[[], str],
+                limit: int) -> tuple[str, int]:
+    """A version and when it was read (ms since the epoch): this worker's read of `key` from less than
+    `window_s` ago unless the screen holds a later one (`held_at`, see held_read); without `held_at`
+    (a page) it is read now. In a busy morning what a poll shows changed every second, and every
+    screen read it and drew it again; one that much older is as good on a 10-second poll."""
+    reads = current_app.extensions.setdefault(cache_name, {})
+    seen = reads.get(key)
+    now = int(time.time() * 1000)
+    if held_at is not None and seen and seen[0] >= held_at and now - seen[0] < window_s * 1000:
+        return seen[1], seen[0]
+    version = read()
+    if len(reads) >= limit:
+        reads.clear()
+    reads[key] = (now, version)
+    return version, now
+
+
+WROTE_AT_COOKIE = "kliniki_wrote_at"
+
+
+def held_read() -> int:
+    """When what a poll's screen shows was read (ms since the epoch): its URL's `at`, or when this
+    browser last changed something, if later (a booking shows on its own screen at once, drawn out
+    of band, and a poll must never take it back)."""
+    at = validation.integer(request.args.get("at"), "time the screen was read", 0) or 0
+    try:
+        wrote = validation.integer(request.cookies.get(WROTE_AT_COOKIE), "time of the last change", 0) or 0
+    except validation.BadInput:  # a mangled cookie: the next change sets it again
+        wrote = 0
+    return max(at, wrote)
+
+
+def mark_write(response):
+    """after_request: a change made through this browser sets when (held_read), for its next polls."""
+    if request.method not in ("GET", "HEAD", "OPTIONS") and response.status_code < 400:
+        response.set_cookie(WROTE_AT_COOKIE, str(int(time.time() * 1000)), httponly=True, samesite="Lax",
+                            secure=current_app.config["SESSION_COOKIE_SECURE"])
+    return response
 
 
 def redirect_to(url: str):

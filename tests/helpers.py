@@ -40,6 +40,7 @@ TEST_CONFIG = {
     "DB_POOL_SIZE": 5,
     "DB_MAX_OVERFLOW": 2,
     "DB_POOL_TIMEOUT_S": 2,
+    "DAY_GRID_FRESH_S": 0,  # every poll reads the day (tests/schedule/test_views.py checks the window)
     "WAITING_ROOM_FRESH_S": 0,  # every poll reads the room (tests/records/test_waiting_room.py checks the window)
 }
 

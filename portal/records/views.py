@@ -2,7 +2,6 @@
 the ICD-10 picker, allergies, the patient's clinical panel and timeline, print-outs, the waiting room."""
 from __future__ import annotations
 
-import time
 from datetime import date, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,7 +25,7 @@ from ..schedule import queries as schedule_queries
 from ..schedule import services as schedule
 from ..validation import day as read_day
 from ..validation import integer, row_id, search_term
-from ..web import drawn_once, redirect_to, render, render_fragment, wants_fragment
+from ..web import drawn_once, held_read, recent_read, redirect_to, render, render_fragment, wants_fragment
 from . import bp, forms, queries, services
 
 WAITING_POLL_SECONDS = 10
@@ -494,25 +493,14 @@ def drawn_room(session, version: str, read_at: int) -> tuple[str, list[int]]:
     return drawn_once(_ROOM_HTML, (version, current_user.role), draw, MAX_CACHED_ROOMS)
 
 
-_READ_VERSION = "kliniki_waiting_room_read"  # role -> (read at, ms since the epoch; version), in this worker
+_READ_VERSION = "kliniki_waiting_room_read"  # role -> (read at, version), in this worker
 
 
 def room_version(session, held_at: int | None = None) -> tuple[str, int]:
-    """The room's version and when it was read (ms since the epoch). A poll (`held_at`: when the
-    room its screen shows was read) gets the version this worker read for the role less than
-    WAITING_ROOM_FRESH_S ago, unless its screen holds a later read: in a busy morning the room
-    changed every second, and every nurse's and doctor's screen read it and drew it again each
-    poll. A room that much older is as good on a 10-second poll, and a screen never goes back
-    to a room older than its own. Without `held_at` (the page, a room after a change) it is read now."""
-    read = current_app.extensions.setdefault(_READ_VERSION, {})
-    seen = read.get(current_user.role)
-    now = int(time.time() * 1000)
-    window_ms = current_app.config["WAITING_ROOM_FRESH_S"] * 1000
-    if held_at is not None and seen and seen[0] >= held_at and now - seen[0] < window_ms:
-        return seen[1], seen[0]
-    version = queries.waiting_room_version(session)
-    read[current_user.role] = (now, version)
-    return version, now
+    """The room's version and when it was read, from this worker's read for the role of the last
+    WAITING_ROOM_FRESH_S unless the screen holds a later one (web.recent_read)."""
+    return recent_read(_READ_VERSION, current_user.role, held_at, current_app.config["WAITING_ROOM_FRESH_S"],
+                       lambda: queries.waiting_room_version(session), 16)
 
 
 def _waiting_room(version: tuple[str, int] | None = None):
@@ -534,8 +522,7 @@ def waiting_room():
     answers 204 while nothing changed since the version the page holds (as the day grid's does)."""
     if not wants_fragment():
         return _waiting_room()
-    held_at = integer(request.args.get("at"), "time the room was read", 0) or 0
-    version = room_version(db.session(), held_at)
+    version = room_version(db.session(), held_read())
     if request.args.get("v") == version[0]:
         return make_response("", 204)
     return _waiting_room(version)

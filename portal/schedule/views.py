@@ -22,7 +22,7 @@ from ..models import Patient, Slot
 from ..models.schedule import Appointment, Doctor
 from ..patients import services as patient_services
 from ..patients.forms import LABELS, SEXES, parse_patient_form
-from ..web import around_id, drawn_once, redirect_to, render, render_fragment, wants_fragment
+from ..web import around_id, drawn_once, held_read, recent_read, redirect_to, render, render_fragment, wants_fragment
 from . import availability, bp, queries, services
 from .services import ScheduleError, SlotTaken
 
@@ -123,8 +123,18 @@ MAX_CACHED_GRIDS = 500  # days x roles x patients being booked for; dropped whol
 _GRID_HTML = "kliniki_grid_html"
 
 
+_READ_VERSION = "kliniki_day_read"  # day -> (read at, version), in this worker
+
+
+def day_version(day: date, held_at: int | None = None) -> tuple[str, int]:
+    """The day's version and when it was read, from this worker's read of the last DAY_GRID_FRESH_S
+    unless the screen holds a later one (web.recent_read): every desk polls the days it shows."""
+    return recent_read(_READ_VERSION, day, held_at, current_app.config["DAY_GRID_FRESH_S"],
+                       lambda: queries.day_version(day), MAX_CACHED_GRIDS)
+
+
 def drawn_grid(day: date, patient: Patient | None, specialisation: str | None,
-               version: str) -> tuple[Markup, list[int]]:
+               version: str, read_at: int) -> tuple[Markup, list[int]]:
     """The day grid's HTML and the patients it shows, drawn once per version of the day.
 
     The caller reads the version before this reads the cells, so a change made between the two
@@ -136,7 +146,7 @@ def drawn_grid(day: date, patient: Patient | None, specialisation: str | None,
 
     def draw() -> tuple[Markup, list[int]]:
         grid = queries.day_grid(day, specialisation, version)
-        html = Markup(render_template("schedule/_grid.html", day=day, grid=grid, patient_id=patient_id,
+        html = Markup(render_template("schedule/_grid.html", day=day, grid=grid, read_at=read_at, patient_id=patient_id,
                                       nav_args=_nav_args(patient_id, specialisation), poll_seconds=POLL_SECONDS))
         return html, [cell.patient_id for cell in grid.cells.values() if cell.patient_id]
     return drawn_once(_GRID_HTML, (day, version, current_user.role, patient_id, specialisation), draw,
@@ -152,7 +162,7 @@ def day():
     specialisation = _specialisation_arg(request.args.get("spec"))
     # Reception's to-do lists sit above the grid: the grid's poll neither shows nor reads them.
     desk = _can_book()
-    grid_html, shown = drawn_grid(day, patient, specialisation, queries.day_version(day))
+    grid_html, shown = drawn_grid(day, patient, specialisation, *day_version(day))
     to_move = availability.needs_rescheduling(20) if desk else []
     questions = queries.questions_for_reception(20) if desk else []
     record_access(current_actor(), "schedule.day_grid",
@@ -174,10 +184,10 @@ def grid():
     specialisation = _specialisation_arg(request.args.get("spec"))
     if not wants_fragment():  # the poll's address opened as a page: the day it polls
         return redirect_to(url_for("schedule.day", date=day.isoformat(), **_nav_args(patient_id, specialisation)))
-    version = queries.day_version(day)
-    if request.args.get("v") == version:
+    version = day_version(day, held_read())
+    if request.args.get("v") == version[0]:
         return make_response("", 204)
-    grid_html, _ = drawn_grid(day, _patient(patient_id), specialisation, version)
+    grid_html, _ = drawn_grid(day, _patient(patient_id), specialisation, *version)
     response = make_response(grid_html)
     response.vary.add("HX-Request")
     return response

@@ -1,6 +1,7 @@
 """The day grid, booking over HTTP, the poll, appointment actions, the tablet view and access by role."""
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
@@ -10,8 +11,9 @@ from portal import clinic_time
 from portal.actor import Actor
 from portal.extensions import db
 from portal.idempotency import new_key
+from portal.web import WROTE_AT_COOKIE
 from tests.factories import make_doctor, make_slots
-from tests.helpers import assert_invariants, count, csrf_from
+from tests.helpers import assert_invariants, count, csrf_from, login
 
 # An htmx request from the day grid's side panel.
 HX = {"HX-Request": "true", "HX-Target": "panel", "HX-Current-URL": "http://localhost/schedule/?date=2030-01-01"}
@@ -191,6 +193,30 @@ def test_poll_is_204_until_something_changes(app, login_as, slots, patients):
     body = changed.get_data(as_text=True)
     assert changed.status_code == 200 and "Pat0 Tester" in body and "<html" not in body
     assert re.search(r'data-version="([^"]+)"', body).group(1) != version
+
+
+def _grid_poll(body: str) -> str:
+    return html.unescape(re.search(r'<div id="grid" class="grid-wrap"\s+hx-get="([^"]+)"', body).group(1))
+
+
+def test_grid_polls_within_the_fresh_window_reuse_the_worker_s_read_but_show_a_desk_its_own_change(
+        app, login_as, slots, patients, monkeypatch):
+    desk = login_as("reception")
+    other = app.test_client()
+    assert login(other, "reception1").status_code == 302
+    monkeypatch.setitem(app.config, "DAY_GRID_FRESH_S", 60)
+    day = tomorrow(app)
+    poll = _grid_poll(desk.get(f"/schedule/?date={day}").get_data(as_text=True))
+    other_poll = _grid_poll(other.get(f"/schedule/?date={day}").get_data(as_text=True))  # read, kept
+    assert post_booking(other, next(iter(slots.values()))[0], patients[0]).status_code == 200
+    assert desk.get(poll, headers=HX).status_code == 204  # the read kept under a minute ago
+    own = other.get(other_poll, headers=HX)  # the desk that booked: read afresh, its booking shown
+    assert own.status_code == 200 and "Pat0 Tester" in own.get_data(as_text=True)
+    caught_up = desk.get(poll, headers=HX)  # the worker's read is now the one after the booking
+    assert caught_up.status_code == 200 and "Pat0 Tester" in caught_up.get_data(as_text=True)
+    assert desk.get(poll.replace("at=", "at=%D9%A1"), headers=HX).status_code == 422  # an Arabic-Indic digit
+    desk.set_cookie(WROTE_AT_COOKIE, "\u0661" * 30)  # a mangled cookie is ignored, not an error
+    assert desk.get(_grid_poll(caught_up.get_data(as_text=True)), headers=HX).status_code == 204
 
 
 def test_appointment_panel_status_cancel_and_illegal_change(app, login_as, slots, patients):
