@@ -205,10 +205,10 @@ class Desk:
     def __init__(self, url: str):
         host, port = url.removeprefix("http://").split(":")
         self.connection = http.client.HTTPConnection(host, int(port), timeout=10)
-        self.cookie = ""
+        self.cookies: dict[str, str] = {}
 
     def send(self, method: str, path: str, form: dict | None = None) -> tuple[int, str]:
-        headers = {"Cookie": self.cookie} if self.cookie else {}
+        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())} if self.cookies else {}
         body = urlencode(form) if form is not None else None
         if body is not None:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
@@ -220,8 +220,9 @@ class Desk:
             self.connection.request(method, path, body=body, headers=headers)
             response = self.connection.getresponse()
         text_ = response.read().decode()
-        if response.getheader("Set-Cookie"):
-            self.cookie = response.getheader("Set-Cookie").split(";", 1)[0]
+        for cookie in response.msg.get_all("Set-Cookie") or []:  # each, as a browser keeps them
+            name, _, value = cookie.split(";", 1)[0].partition("=")
+            self.cookies[name] = value
         return response.status, text_
 
     def sign_in(self, username: str) -> "Desk":
