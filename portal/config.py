@@ -95,7 +95,7 @@ class Config:
         # How often each gunicorn worker checks whether the day's upkeep is due (0: never).
         self.UPKEEP_POLL_S = _float("UPKEEP_POLL_S", 60)
         self.MAX_CONTENT_LENGTH = 1024 * 1024
-        # How old a waiting room a poll may be answered with, in seconds (0: read every poll).
+        # How old a waiting room or day grid a poll may be answered with, in seconds (0: read every poll).
         self.WAITING_ROOM_FRESH_S = _float("WAITING_ROOM_FRESH_S", 2)
         self.DAY_GRID_FRESH_S = _float("DAY_GRID_FRESH_S", 2)
         # Payments: what receipts print, reception's discount limit, the M-Pesa callback's secret.

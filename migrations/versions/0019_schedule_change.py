@@ -1,4 +1,4 @@
-"""schedule_change: how many times each UTC quarter hour's slots and appointments were written, kept by
+"""schedule_change: a counter per UTC quarter hour that every write to its slots and appointments moves on, kept by
 triggers in the writing transactions, so the day grid's and the waiting room's polls read a day's
 version from a few counter rows instead of hashing every slot and appointment of the day (4.5 ms of
 PostgreSQL per poll for a day of 2,900 appointments, the rush's today); and an index on slot ends for

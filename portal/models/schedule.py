@@ -196,11 +196,12 @@ class AppointmentQuarterCount(Model):
 
 
 class ScheduleChange(Model):
-    """How many statements wrote slots or appointments starting in each UTC quarter hour: the day grid's version.
+    """A sum that grows by a random step with every statement writing slots or appointments of a UTC quarter hour.
 
     Kept by statement triggers on slot and appointment (migration 0019) in the writing transaction,
     each backend in its own row (shard = its pid), so no writer waits on another's counter. A day's
-    sum only ever grows, and grows with every change to what its grid shows.
+    sum is the day grid's version: it grows with every change to what the grid shows, never back to
+    a value it had.
     """
 
     __tablename__ = "schedule_change"

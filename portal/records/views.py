@@ -500,7 +500,7 @@ def room_version(session, held_at: int | None = None) -> tuple[str, int]:
     """The room's version and when it was read, from this worker's read for the role of the last
     WAITING_ROOM_FRESH_S unless the screen holds a later one (web.recent_read)."""
     return recent_read(_READ_VERSION, current_user.role, held_at, current_app.config["WAITING_ROOM_FRESH_S"],
-                       lambda: queries.waiting_room_version(session), 16)
+                       lambda: queries.waiting_room_version(session), MAX_CACHED_ROOMS)
 
 
 def _waiting_room(version: tuple[str, int] | None = None):

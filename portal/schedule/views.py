@@ -184,10 +184,10 @@ def grid():
     specialisation = _specialisation_arg(request.args.get("spec"))
     if not wants_fragment():  # the poll's address opened as a page: the day it polls
         return redirect_to(url_for("schedule.day", date=day.isoformat(), **_nav_args(patient_id, specialisation)))
-    version = day_version(day, held_read())
-    if request.args.get("v") == version[0]:
+    version, read_at = day_version(day, held_read())
+    if request.args.get("v") == version:
         return make_response("", 204)
-    grid_html, _ = drawn_grid(day, _patient(patient_id), specialisation, *version)
+    grid_html, _ = drawn_grid(day, _patient(patient_id), specialisation, version, read_at)
     response = make_response(grid_html)
     response.vary.add("HX-Request")
     return response
